@@ -1,0 +1,107 @@
+import type { MemoryStore } from '../store/memory-store.js';
+import type { Freshness } from '../store/freshness.js';
+import { OBJECT_KINDS } from './provider.js';
+
+export const CUSTOM_GROUP = 'custom.metrics.k8s.io';
+export const EXTERNAL_GROUP = 'external.metrics.k8s.io';
+export const CUSTOM_VERSIONS = ['v1beta2', 'v1beta1'] as const;
+export const EXTERNAL_VERSION = 'v1beta1';
+
+/** Listed when nothing fresh is held, so discovery is never empty (kubectl and the aggregator then never error). */
+export const PLACEHOLDER_METRIC = 'metrics-relay-no-data-yet';
+
+const version = (group: string, v: string) => ({ groupVersion: `${group}/${v}`, version: v });
+
+export function apiGroup(group: string): Record<string, unknown> {
+  const versions = group === CUSTOM_GROUP ? CUSTOM_VERSIONS.map((v) => version(group, v)) : [version(group, EXTERNAL_VERSION)];
+  return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions, preferredVersion: versions[0] };
+}
+
+/** Plain APIGroupList (not the aggregated v2 form), so the kube-aggregator falls back to per-version discovery. */
+export function apiGroupList(): Record<string, unknown> {
+  const strip = (g: Record<string, unknown>) => ({ name: g['name'], versions: g['versions'], preferredVersion: g['preferredVersion'] });
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [strip(apiGroup(CUSTOM_GROUP)), strip(apiGroup(EXTERNAL_GROUP))] };
+}
+
+/**
+ * APIResourceList bodies, rebuilt only when the set of fresh metric names changes (discovery is polled by the
+ * kube-aggregator every minute and by every kubectl; with 1000 names the body is large).
+ */
+export class Discovery {
+  private customKey = '\u0000';
+  private customNames: string[] = [];
+  private readonly customBodies = new Map<string, string>();
+  private externalKey = '\u0000';
+  private externalBody = '';
+
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly freshness: Freshness,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Metric names with at least one servable series, per metric (sorted, unique across namespaces). */
+  freshNames(): string[] {
+    const now = this.now();
+    const names = new Set<string>();
+    for (const byMetric of this.store.metricIndex().values()) {
+      for (const [name, pods] of byMetric) {
+        if (names.has(name)) continue;
+        const policy = this.freshness.policy(name);
+        search: for (const pod of pods) {
+          for (const i of pod.byName.get(name) ?? []) {
+            if (this.freshness.servable(pod, pod.values[i]!, pod.times[i]!, policy, now)) {
+              names.add(name);
+              break search;
+            }
+          }
+        }
+      }
+    }
+    return [...names].sort();
+  }
+
+  customResourceList(v: string): string {
+    const names = this.freshNames();
+    const key = names.join('\n');
+    if (key !== this.customKey) {
+      this.customKey = key;
+      this.customNames = names.length > 0 ? names : [PLACEHOLDER_METRIC];
+      this.customBodies.clear();
+    }
+    let body = this.customBodies.get(v);
+    if (!body) {
+      const resources: Record<string, unknown>[] = [];
+      for (const m of this.customNames) {
+        resources.push(resource(`pods/${m}`, true, 'MetricValueList'));
+        // NOTE: namespaces/* are root-scoped (namespaced: false); every other parent stays namespaced so the
+        // aggregator's conversion to aggregated discovery never sees one parent with two scopes.
+        resources.push(resource(`namespaces/${m}`, false, 'MetricValueList'));
+        for (const k of OBJECT_KINDS) resources.push(resource(`${k.resource}/${m}`, true, 'MetricValueList'));
+      }
+      body = JSON.stringify({ kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${CUSTOM_GROUP}/${v}`, resources });
+      this.customBodies.set(v, body);
+    }
+    return body;
+  }
+
+  externalResourceList(): string {
+    const names = [...new Set(this.freshNames().map((n) => n.toLowerCase()))];
+    const key = names.join('\n');
+    if (key !== this.externalKey) {
+      this.externalKey = key;
+      const list = names.length > 0 ? names : [PLACEHOLDER_METRIC];
+      this.externalBody = JSON.stringify({
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: `${EXTERNAL_GROUP}/${EXTERNAL_VERSION}`,
+        resources: list.map((m) => resource(m, true, 'ExternalMetricValueList')),
+      });
+    }
+    return this.externalBody;
+  }
+}
+
+function resource(name: string, namespaced: boolean, kind: string): Record<string, unknown> {
+  return { name, singularName: '', namespaced, kind, verbs: ['get'] };
+}

@@ -1,0 +1,285 @@
+import type { Selector } from '../selector.js';
+import { labelsKey, type MemoryStore, type Pod, type SeriesDefinition } from '../store/memory-store.js';
+import type { Freshness } from '../store/freshness.js';
+import type { Aggregation, MetricPolicy } from '../rules.js';
+import { notFound, unavailable, ApiError } from './status.js';
+
+/** A namespaced kind whose objects select pods, as named in API paths (group-qualified plural). */
+export interface ObjectKind {
+  resource: string;
+  kind: string;
+  apiVersion: string;
+}
+
+export const OBJECT_KINDS: readonly ObjectKind[] = [
+  { resource: 'services', kind: 'Service', apiVersion: 'v1' },
+  { resource: 'deployments.apps', kind: 'Deployment', apiVersion: 'apps/v1' },
+  { resource: 'statefulsets.apps', kind: 'StatefulSet', apiVersion: 'apps/v1' },
+  { resource: 'replicasets.apps', kind: 'ReplicaSet', apiVersion: 'apps/v1' },
+  { resource: 'daemonsets.apps', kind: 'DaemonSet', apiVersion: 'apps/v1' },
+  { resource: 'jobs.batch', kind: 'Job', apiVersion: 'batch/v1' },
+];
+export const POD_KIND: ObjectKind = { resource: 'pods', kind: 'Pod', apiVersion: 'v1' };
+export const NAMESPACE_KIND: ObjectKind = { resource: 'namespaces', kind: 'Namespace', apiVersion: 'v1' };
+
+/** Resolves objects that select pods. Implemented by the Kubernetes informers, or by the standalone convention. */
+export interface ObjectSelectors {
+  /**
+   * The pod selector of one object. Throws ApiError: NotFound when the object does not exist, ServiceUnavailable
+   * when the cache cannot answer.
+   */
+  podSelector(kind: ObjectKind, namespace: string, name: string): Selector;
+  /** Names of the objects of a kind in a namespace whose own labels match `selector`. Throws ApiError likewise. */
+  list(kind: ObjectKind, namespace: string, selector: Selector): string[];
+}
+
+/** One value to serve, before wire encoding. */
+export interface MetricValue {
+  object: { kind: string; apiVersion: string; namespace?: string; name: string };
+  metric: string;
+  value: number;
+  sampleMs: number;
+  windowMs: number;
+}
+
+export interface ExternalValue {
+  metric: string;
+  labels: Readonly<Record<string, string>>;
+  value: number;
+  sampleMs: number;
+  windowMs: number;
+}
+
+/** A pod's value for one metric: the fresh series of that name matching the metric selector, summed. */
+interface PodValue {
+  value: number;
+  sampleMs: number;
+  windowMs: number;
+}
+
+/** Why nothing could be served: the three outcomes design.md asks the 404 message to tell apart. */
+type Miss = { why: 'no-pod' } | { why: 'no-series' } | { why: 'stale'; lastMs: number; staleAfterMs: number };
+
+/**
+ * Answers metric queries from the store: the custom-metrics-apiserver "provider". Knows nothing of HTTP.
+ * Every method returns values to serve or throws ApiError with a message saying why not.
+ */
+export class MetricsProvider {
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly freshness: Freshness,
+    private readonly objects: ObjectSelectors,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Pods metric for one pod (C1 with pods) or every pod matching `selector` (C2). */
+  podMetrics(namespace: string, podName: string | '*', metric: string, selector: Selector, metricSelector: Selector): MetricValue[] {
+    const pods = this.store.podsWithMetric(namespace, metric);
+    if (!pods || pods.size === 0) throw this.neverReported(metric, 'pods', namespace);
+    const policy = this.freshness.policy(metric);
+    const now = this.now();
+    const out: MetricValue[] = [];
+    let matched = 0;
+    let seriesSeen = 0;
+    let lastMs = 0;
+    let staleAfterMs = 0;
+    const consider = (pod: Pod): void => {
+      matched++;
+      const v = this.podValue(pod, metric, metricSelector, policy, now);
+      if ('value' in v) {
+        out.push({ object: { kind: 'Pod', apiVersion: 'v1', namespace, name: pod.name }, metric, ...v });
+      } else if (v.why === 'stale') {
+        seriesSeen++;
+        if (v.lastMs > lastMs) lastMs = v.lastMs;
+        staleAfterMs = v.staleAfterMs;
+      }
+    };
+    if (podName === '*') {
+      for (const pod of pods) if (selector.matches(pod.labels)) consider(pod);
+    } else {
+      const pod = this.store.getPod(namespace, podName);
+      if (pod && pods.has(pod) && selector.matches(pod.labels)) consider(pod);
+    }
+    if (out.length > 0) return out;
+    const target = podName === '*' ? `pods matching selector "${selector.toString()}"` : `pod ${podName}`;
+    if (matched === 0) {
+      const why = podName === '*' ? `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)` : `pod ${podName} does not report it`;
+      throw notFound(`the server could not find the metric ${metric} for pods in namespace ${namespace}: ${why}`);
+    }
+    if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${target} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
+    throw this.staleError(metric, target, namespace, lastMs, staleAfterMs);
+  }
+
+  /** Object metric (C1 for non-pod kinds): the aggregate of the fresh values of the pods the object selects. */
+  objectMetric(kind: ObjectKind, namespace: string, name: string, metric: string, metricSelector: Selector): MetricValue {
+    const selector = this.objects.podSelector(kind, namespace, name);
+    return this.aggregate({ kind: kind.kind, apiVersion: kind.apiVersion, namespace, name }, `${kind.resource} ${name}`, namespace, metric, metricSelector, (pod) => selector.matches(pod.labels));
+  }
+
+  /** Object metric over a whole namespace (C3: namespaces/{ns}/metrics/{metric}). */
+  namespaceMetric(namespace: string, metric: string, metricSelector: Selector): MetricValue {
+    return this.aggregate({ kind: 'Namespace', apiVersion: 'v1', name: namespace }, `namespace ${namespace}`, namespace, metric, metricSelector, () => true);
+  }
+
+  /** Object metrics for every object of a kind matching `selector` (C2 for non-pod kinds); objects without fresh values are left out. */
+  objectMetrics(kind: ObjectKind, namespace: string, metric: string, selector: Selector, metricSelector: Selector): MetricValue[] {
+    const names = this.objects.list(kind, namespace, selector);
+    const out: MetricValue[] = [];
+    let firstMiss: ApiError | undefined;
+    for (const name of names) {
+      try {
+        out.push(this.objectMetric(kind, namespace, name, metric, metricSelector));
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 404) throw err;
+        firstMiss ??= err;
+      }
+    }
+    if (out.length > 0) return out;
+    if (firstMiss) throw firstMiss;
+    throw notFound(`the server could not find the metric ${metric} for ${kind.resource} in namespace ${namespace}: no ${kind.resource} matched the selector "${selector.toString()}"`);
+  }
+
+  /**
+   * External metric: the series named `metric` (case-insensitive) in the namespace whose own labels match
+   * `selector`. Series with identical labels from several pods are de-duplicated, the freshest winning, because
+   * the HPA sums every item.
+   */
+  externalMetrics(namespace: string, metric: string, selector: Selector): ExternalValue[] {
+    const names = this.store.namesMatchingLower(namespace, metric.toLowerCase());
+    if (!names || names.size === 0) throw this.neverReported(metric, 'external metrics', namespace);
+    const now = this.now();
+    const best = new Map<string, ExternalValue>();
+    let matched = 0;
+    let lastMs = 0;
+    let staleAfterMs = 0;
+    for (const name of names) {
+      const policy = this.freshness.policy(name);
+      for (const pod of this.store.podsWithMetric(namespace, name) ?? []) {
+        for (const i of pod.byName.get(name) ?? []) {
+          const def = pod.defs[i]!;
+          const value = pod.values[i]!;
+          const sampleMs = pod.times[i]!;
+          if (!selector.matches(def.labels)) continue;
+          matched++;
+          if (!this.freshness.servable(pod, value, sampleMs, policy, now)) {
+            if (sampleMs > lastMs) lastMs = sampleMs;
+            staleAfterMs = this.freshness.staleAfterMs(pod, policy);
+            continue;
+          }
+          const key = `${def.name}\u0000${labelsKey(def.labels)}`;
+          const held = best.get(key);
+          if (!held || sampleMs > held.sampleMs) {
+            best.set(key, { metric: def.name, labels: def.labels, value, sampleMs, windowMs: windowOf(pod, def) });
+          }
+        }
+      }
+    }
+    if (best.size > 0) return [...best.values()];
+    if (matched === 0) throw notFound(`the server could not find the external metric ${metric} in namespace ${namespace}: no series matched the selector "${selector.toString()}"`);
+    throw this.staleError(metric, `series matching "${selector.toString()}"`, namespace, lastMs, staleAfterMs);
+  }
+
+  private aggregate(object: MetricValue['object'], what: string, namespace: string, metric: string, metricSelector: Selector, podFilter: (pod: Pod) => boolean): MetricValue {
+    const pods = this.store.podsWithMetric(namespace, metric);
+    if (!pods || pods.size === 0) throw this.neverReported(metric, what, namespace);
+    const policy = this.freshness.policy(metric);
+    const now = this.now();
+    const values: PodValue[] = [];
+    let matched = 0;
+    let lastMs = 0;
+    let staleAfterMs = 0;
+    let seriesSeen = 0;
+    for (const pod of pods) {
+      if (!podFilter(pod)) continue;
+      matched++;
+      const v = this.podValue(pod, metric, metricSelector, policy, now);
+      if ('value' in v) values.push(v);
+      else if (v.why === 'stale') {
+        seriesSeen++;
+        if (v.lastMs > lastMs) lastMs = v.lastMs;
+        staleAfterMs = v.staleAfterMs;
+      }
+    }
+    if (values.length > 0) {
+      return { object, metric, value: combine(policy.aggregation, values.map((v) => v.value)), sampleMs: Math.max(...values.map((v) => v.sampleMs)), windowMs: Math.max(...values.map((v) => v.windowMs)) };
+    }
+    if (matched === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no pod matched (${pods.size} pod(s) in the namespace report it, none selected by ${what})`);
+    if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
+    throw this.staleError(metric, what, namespace, lastMs, staleAfterMs);
+  }
+
+  private podValue(pod: Pod, metric: string, metricSelector: Selector, policy: MetricPolicy, now: number): PodValue | Miss {
+    const indexes = pod.byName.get(metric);
+    if (!indexes) return { why: 'no-pod' };
+    let sum = 0;
+    let count = 0;
+    let sampleMs = 0;
+    let windowMs = 0;
+    let lastMs = 0;
+    let anyMatched = false;
+    for (const i of indexes) {
+      const def = pod.defs[i]!;
+      if (!metricSelector.empty && !metricSelector.matches(def.labels)) continue;
+      anyMatched = true;
+      const t = pod.times[i]!;
+      if (!this.freshness.servable(pod, pod.values[i]!, t, policy, now)) {
+        if (t > lastMs) lastMs = t;
+        continue;
+      }
+      sum += pod.values[i]!;
+      count++;
+      if (t > sampleMs) sampleMs = t;
+      windowMs = Math.max(windowMs, windowOf(pod, def));
+    }
+    if (count > 0) return { value: sum, sampleMs, windowMs };
+    if (!anyMatched) return { why: 'no-series' };
+    return { why: 'stale', lastMs, staleAfterMs: this.freshness.staleAfterMs(pod, policy) };
+  }
+
+  private neverReported(metric: string, what: string, namespace: string): ApiError {
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: it was never reported (no series of that name is held)`);
+  }
+
+  private staleError(metric: string, what: string, namespace: string, lastMs: number, staleAfterMs: number): ApiError {
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: stale since ${new Date(lastMs + staleAfterMs).toISOString()} (last sample at ${new Date(lastMs).toISOString()}, values older than ${staleAfterMs / 1000}s are not served)`);
+  }
+}
+
+/** The window a value covers: the rate window for rates, the scrape interval otherwise. */
+function windowOf(pod: Pod, def: SeriesDefinition): number {
+  return def.windowMs > 0 ? def.windowMs : pod.intervalMs;
+}
+
+function combine(aggregation: Aggregation, values: number[]): number {
+  switch (aggregation) {
+    case 'sum':
+      return values.reduce((a, b) => a + b, 0);
+    case 'avg':
+      return values.reduce((a, b) => a + b, 0) / values.length;
+    case 'max':
+      return Math.max(...values);
+    case 'min':
+      return Math.min(...values);
+  }
+}
+
+/** Object resolution for --standalone: no Kubernetes API, so objects are found by the pod-label convention. */
+export function standaloneSelectors(store: MemoryStore, parse: (s: string) => Selector): ObjectSelectors {
+  const LABELS = ['app.kubernetes.io/name', 'app'];
+  const selectorFor = (namespace: string, name: string): Selector | undefined => {
+    for (const label of LABELS) {
+      for (const pod of store.podsIn(namespace)) if (pod.labels[label] === name) return parse(`${label}=${name}`);
+    }
+    return undefined;
+  };
+  return {
+    podSelector(kind, namespace, name) {
+      const sel = selectorFor(namespace, name);
+      if (sel) return sel;
+      throw notFound(`${kind.resource} ${name} in namespace ${namespace}: in --standalone mode there is no Kubernetes API to read its selector; an object named N is taken to select the pods labelled app.kubernetes.io/name=N or app=N, and no reporting pod in ${namespace} carries such a label`);
+    },
+    list(kind) {
+      throw unavailable(`listing ${kind.resource} needs the Kubernetes API, which --standalone mode does not use; ask for one object by name`);
+    },
+  };
+}

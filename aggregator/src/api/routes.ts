@@ -1,0 +1,178 @@
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { parseSelector, SelectorError, type Selector } from '../selector.js';
+import { formatQuantity, QuantityError } from './quantity.js';
+import { ApiError, badRequest, internal, notFound, statusBody } from './status.js';
+import { MetricsProvider, OBJECT_KINDS, POD_KIND, type ExternalValue, type MetricValue, type ObjectKind } from './provider.js';
+import { CUSTOM_GROUP, CUSTOM_VERSIONS, Discovery, EXTERNAL_GROUP, EXTERNAL_VERSION, apiGroup, apiGroupList } from './discovery.js';
+import { openapiV2, openapiV3GroupVersion, openapiV3Index } from './openapi.js';
+import type { AggregatorMetrics } from '../self-metrics.js';
+
+const KINDS_BY_RESOURCE = new Map<string, ObjectKind>([[POD_KIND.resource, POD_KIND], ...OBJECT_KINDS.map((k) => [k.resource, k] as const)]);
+const SUPPORTED = [POD_KIND, ...OBJECT_KINDS].map((k) => k.resource).join(', ');
+
+/** What a request path was, for the latency histogram (bounded label values). */
+type PathKind = 'discovery' | 'pods' | 'object' | 'namespace' | 'external' | 'openapi' | 'other';
+
+export interface ApiRoutesOptions {
+  provider: MetricsProvider;
+  discovery: Discovery;
+  metrics: AggregatorMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * The custom and external metrics APIs, discovery and OpenAPI, as one express handler. Every response is JSON
+ * with an explicit Content-Type (the HPA asks for protobuf and must still get JSON); every error is a metav1.Status.
+ * Paths are split on "/" and decoded per segment, so `%2A` and `*` are the same wildcard.
+ */
+export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
+  const { provider, discovery, metrics, logger } = opts;
+  const now = opts.now ?? Date.now;
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const rawPath = (req.originalUrl.split('?')[0] ?? '/').replace(/\/+$/, '') || '/';
+    if (!rawPath.startsWith('/apis') && !rawPath.startsWith('/openapi')) return next();
+    const started = process.hrtime.bigint();
+    let kind: PathKind = 'other';
+    const finish = (code: number, body: string): void => {
+      res.status(code).type('application/json').send(body);
+      metrics.requestDuration.observe({ kind, code: String(code) }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource: ${req.method} ${rawPath} (only GET is served)`);
+      }
+      let segments: string[];
+      try {
+        segments = rawPath.split('/').slice(1).map((s) => decodeURIComponent(s));
+      } catch {
+        throw badRequest('invalid request path: bad percent-encoding');
+      }
+      const query = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
+      const result = route(segments, query);
+      kind = result.kind;
+      if (result.values) {
+        for (const v of result.values) metrics.servedAge.observe(Math.max(0, now() - v.sampleMs) / 1000);
+      }
+      finish(200, result.body);
+    } catch (err) {
+      const apiErr = toApiError(err, logger);
+      finish(apiErr.code, JSON.stringify(statusBody(apiErr)));
+    }
+  };
+
+  function route(seg: string[], query: URLSearchParams): { kind: PathKind; body: string; values?: { sampleMs: number }[] } {
+    if (seg[0] === 'openapi') return { kind: 'openapi', body: openapiRoute(seg) };
+    // seg[0] === 'apis'
+    if (seg.length === 1) return { kind: 'discovery', body: JSON.stringify(apiGroupList()) };
+    const group = seg[1]!;
+    if (group !== CUSTOM_GROUP && group !== EXTERNAL_GROUP) throw notFound(`the server could not find the requested resource: API group "${group}" is not served here (only ${CUSTOM_GROUP} and ${EXTERNAL_GROUP})`);
+    if (seg.length === 2) return { kind: 'discovery', body: JSON.stringify(apiGroup(group)) };
+    const version = seg[2]!;
+    const versions: readonly string[] = group === CUSTOM_GROUP ? CUSTOM_VERSIONS : [EXTERNAL_VERSION];
+    if (!versions.includes(version)) throw notFound(`the server could not find the requested resource: ${group}/${version} is not served (versions: ${versions.join(', ')})`);
+    const rest = seg.slice(3);
+    if (rest.length === 0) return { kind: 'discovery', body: group === CUSTOM_GROUP ? discovery.customResourceList(version) : discovery.externalResourceList() };
+    if (rest.some((s) => s === '')) throw badRequest('invalid request path: empty path segment');
+    return group === CUSTOM_GROUP ? customRoute(version, rest, query) : externalRoute(rest, query);
+  }
+
+  function customRoute(version: string, p: string[], query: URLSearchParams) {
+    // namespaces/{ns}/metrics/{metric}                      (C3)
+    // namespaces/{ns}/{resource}/{name|*}/{metric}          (C1, C2)
+    if (p[0] !== 'namespaces' || (p.length !== 4 && p.length !== 5)) {
+      if (p[0] !== 'namespaces' && (p.length === 3)) throw notFound(`the server could not find the requested resource: root-scoped objects (${p[0]}) are not served; metrics-relay serves namespaced ${SUPPORTED} and namespaces/{ns}/metrics/{metric}`);
+      throw badRequest(`invalid request path: expected /apis/${CUSTOM_GROUP}/${version}/namespaces/{namespace}/{resource}/{name}/{metric} or .../namespaces/{namespace}/metrics/{metric}`);
+    }
+    const namespace = p[1]!;
+    const metricSelector = selectorParam(query, 'metricLabelSelector');
+    if (p.length === 4) {
+      if (p[2] !== 'metrics') throw badRequest(`invalid request path: expected .../namespaces/${namespace}/metrics/{metric} or .../namespaces/${namespace}/{resource}/{name}/{metric}`);
+      const v = provider.namespaceMetric(namespace, p[3]!, metricSelector);
+      return { kind: 'namespace' as const, body: metricValueList(version, [v], metricSelector), values: [v] };
+    }
+    const [, , resource, name, metric] = p as [string, string, string, string, string];
+    const labelSelector = selectorParam(query, 'labelSelector');
+    const kind = KINDS_BY_RESOURCE.get(resource);
+    if (!kind) throw notFound(`the server could not find the metric ${metric} for ${resource}: resource "${resource}" is not supported (supported: ${SUPPORTED}, and namespaces/{ns}/metrics/{metric})`);
+    let values: MetricValue[];
+    if (kind === POD_KIND) values = provider.podMetrics(namespace, name, metric, labelSelector, metricSelector);
+    else if (name === '*') values = provider.objectMetrics(kind, namespace, metric, labelSelector, metricSelector);
+    else values = [provider.objectMetric(kind, namespace, name, metric, metricSelector)];
+    return { kind: kind === POD_KIND ? ('pods' as const) : ('object' as const), body: metricValueList(version, values, metricSelector), values };
+  }
+
+  function externalRoute(p: string[], query: URLSearchParams) {
+    if (p.length !== 3 || p[0] !== 'namespaces') throw badRequest(`invalid request path: expected /apis/${EXTERNAL_GROUP}/${EXTERNAL_VERSION}/namespaces/{namespace}/{metric}`);
+    const selector = selectorParam(query, 'labelSelector');
+    const values = provider.externalMetrics(p[1]!, p[2]!, selector);
+    return { kind: 'external' as const, body: externalValueList(values), values };
+  }
+}
+
+function openapiRoute(seg: string[]): string {
+  if (seg.length === 2 && seg[1] === 'v2') return openapiV2();
+  if (seg.length === 2 && seg[1] === 'v3') return openapiV3Index();
+  if (seg.length === 5 && seg[1] === 'v3' && seg[2] === 'apis') {
+    const doc = openapiV3GroupVersion(seg[3]!, seg[4]!);
+    if (doc) return doc;
+  }
+  throw notFound(`the server could not find the requested resource: /${seg.join('/')}`);
+}
+
+function selectorParam(query: URLSearchParams, name: string): Selector {
+  const raw = query.get(name) ?? '';
+  try {
+    return parseSelector(raw);
+  } catch (err) {
+    if (err instanceof SelectorError) throw badRequest(`invalid ${name} "${raw}": ${err.message}`);
+    throw err;
+  }
+}
+
+/** metav1.Time: RFC 3339 in UTC, whole seconds. */
+function timestamp(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function quantity(v: { value: number; metric: string }, what: string): string {
+  try {
+    return formatQuantity(v.value);
+  } catch (err) {
+    if (err instanceof QuantityError) throw internal(`value ${v.value} of metric ${v.metric} for ${what} cannot be served: ${err.message}`);
+    throw err;
+  }
+}
+
+/** MetricValueList in the shape of the request's version (wire-spec §2.4): v1beta1 metricName/selector/window, v1beta2 metric{}/windowSeconds. */
+function metricValueList(version: string, values: MetricValue[], metricSelector: Selector): string {
+  const selector = metricSelector.toLabelSelector();
+  const items = values.map((v) => {
+    const describedObject = v.object;
+    const value = quantity(v, `${v.object.kind} ${v.object.name}`);
+    const window = Math.round(v.windowMs / 1000);
+    return version === 'v1beta1'
+      ? { describedObject, metricName: v.metric, timestamp: timestamp(v.sampleMs), window, value, selector }
+      : { describedObject, metric: { name: v.metric, selector }, timestamp: timestamp(v.sampleMs), windowSeconds: window, value };
+  });
+  return JSON.stringify({ kind: 'MetricValueList', apiVersion: `${CUSTOM_GROUP}/${version}`, metadata: {}, items });
+}
+
+function externalValueList(values: ExternalValue[]): string {
+  const items = values.map((v) => ({
+    metricName: v.metric,
+    metricLabels: v.labels,
+    timestamp: timestamp(v.sampleMs),
+    window: Math.round(v.windowMs / 1000),
+    value: quantity(v, 'series ' + JSON.stringify(v.labels)),
+  }));
+  return JSON.stringify({ kind: 'ExternalMetricValueList', apiVersion: `${EXTERNAL_GROUP}/${EXTERNAL_VERSION}`, metadata: {}, items });
+}
+
+function toApiError(err: unknown, logger: Logger): ApiError {
+  if (err instanceof ApiError) return err;
+  // NOTE: unknown errors are logged in full and never echoed to the client.
+  logger.error({ err }, 'unexpected error serving a metrics request');
+  return internal('unable to fetch metrics');
+}

@@ -1,0 +1,76 @@
+import { ConfigError } from '../../common/src/errors.js';
+import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
+
+export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
+  { name: 'api-port', kind: 'port', default: 6443, help: 'HTTPS port of the metrics APIs, the webhook and probes' },
+  { name: 'ingest-port', kind: 'port', default: 9443, help: 'gRPC port sidecars stream to' },
+  { name: 'metrics-port', kind: 'port', default: 9090, help: 'plain-HTTP port of /metrics, probes and the status page' },
+  { name: 'bind-address', kind: 'string', default: '0.0.0.0', help: 'address to listen on (forced to 127.0.0.1 with --standalone)' },
+  { name: 'tls-cert-file', kind: 'string', help: 'serving certificate (PEM) for the API and ingest ports; self-signed when absent' },
+  { name: 'tls-key-file', kind: 'string', help: 'private key (PEM) of --tls-cert-file' },
+  { name: 'standalone', kind: 'bool', default: false, help: 'run without Kubernetes: loopback only, plaintext ingest without tokens, objects by pod-label convention' },
+  { name: 'stale-after', kind: 'duration', help: 'a value older than this is not served (default 3x the sidecar interval, at least 15s)' },
+  { name: 'expire-after', kind: 'duration', default: '10m', help: 'series of a pod that has not reported for this long are deleted' },
+  { name: 'warmup', kind: 'duration', default: '15s', help: 'longest time /readyz stays false after start while sidecars reconnect' },
+  { name: 'config', kind: 'string', help: 'per-metric rules file (JSON), reloaded when it changes' },
+  { name: 'kubeconfig', kind: 'string', help: 'kubeconfig for running outside the cluster (default: in-cluster config)' },
+  { name: 'max-series-per-pod', kind: 'int', default: 1000, help: 'series held per pod; excess is refused and counted' },
+  { name: 'max-series', kind: 'int', default: 2_000_000, help: 'series held in total; excess is refused and counted' },
+  { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: 'largest gRPC message accepted' },
+  { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
+];
+
+export interface AggregatorConfig {
+  apiPort: number;
+  ingestPort: number;
+  metricsPort: number;
+  bindAddress: string;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  standalone: boolean;
+  staleAfterMs: number | undefined;
+  expireAfterMs: number;
+  warmupMs: number;
+  configFile: string | undefined;
+  kubeconfig: string | undefined;
+  maxSeriesPerPod: number;
+  maxSeries: number;
+  maxMessageBytes: number;
+  logLevel: string;
+}
+
+/** Flags + RELAY_* env -> frozen config. Throws ConfigError naming the flag. */
+export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): AggregatorConfig {
+  const f = parseFlags(AGGREGATOR_FLAGS, argv, env);
+  const cfg: AggregatorConfig = {
+    apiPort: f['api-port'] as number,
+    ingestPort: f['ingest-port'] as number,
+    metricsPort: f['metrics-port'] as number,
+    bindAddress: f['standalone'] ? '127.0.0.1' : (f['bind-address'] as string),
+    tlsCertFile: f['tls-cert-file'] as string | undefined,
+    tlsKeyFile: f['tls-key-file'] as string | undefined,
+    standalone: f['standalone'] as boolean,
+    staleAfterMs: f['stale-after'] as number | undefined,
+    expireAfterMs: durationDefault(f['expire-after'], 600_000),
+    warmupMs: durationDefault(f['warmup'], 15_000),
+    configFile: f['config'] as string | undefined,
+    kubeconfig: f['kubeconfig'] as string | undefined,
+    maxSeriesPerPod: f['max-series-per-pod'] as number,
+    maxSeries: f['max-series'] as number,
+    maxMessageBytes: f['max-message-bytes'] as number,
+    logLevel: f['log-level'] as string,
+  };
+  if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');
+  if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
+  if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');
+  if (cfg.maxSeriesPerPod < 1) throw new ConfigError('--max-series-per-pod must be at least 1');
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(cfg.logLevel)) throw new ConfigError(`--log-level: "${cfg.logLevel}" is not one of trace, debug, info, warn, error, fatal, silent`);
+  const ports = [['--api-port', cfg.apiPort], ['--ingest-port', cfg.ingestPort], ['--metrics-port', cfg.metricsPort]] as const;
+  for (const [a, pa] of ports) for (const [b, pb] of ports) if (a < b && pa === pb && pa !== 0) throw new ConfigError(`${a} and ${b} are both ${pa}`);
+  return Object.freeze(cfg);
+}
+
+/** Defaults of duration flags are written as Go durations in the spec; parseFlags leaves defaults unparsed. */
+function durationDefault(v: unknown, ms: number): number {
+  return typeof v === 'number' ? v : ms;
+}

@@ -1,0 +1,137 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { watchFile, unwatchFile } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import express, { type Express } from 'express';
+import { createLogger, type Logger } from '../../common/src/logger.js';
+import { stopOnSignal } from '../../common/src/lifecycle.js';
+import { servingKeyPair } from '../../common/src/tls.js';
+import { loadAggregatorConfig, type AggregatorConfig } from './config.js';
+import { MemoryStore } from './store/memory-store.js';
+import { Freshness } from './store/freshness.js';
+import { loadRules, noRules, type Rules } from './rules.js';
+import { createAggregatorMetrics, type AggregatorMetrics } from './self-metrics.js';
+import { MetricsProvider, standaloneSelectors, type ObjectSelectors } from './api/provider.js';
+import { Discovery } from './api/discovery.js';
+import { createApiRoutes } from './api/routes.js';
+import { statusBody, ApiError } from './api/status.js';
+import { parseSelector } from './selector.js';
+import { createIngestServer, WarmUp } from './ingest/server.js';
+import { createKubeObjects, loadKubeConfig, type KubeObjects } from './kube/objects.js';
+
+/** `metrics-relay aggregator`: the composition root. Returns a stop function (also wired to SIGTERM). */
+export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
+  const cfg = loadAggregatorConfig(argv, env);
+  const logger = createLogger('metrics-relay-aggregator', cfg.logLevel);
+  const startMs = Date.now();
+  const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries });
+  let rules: Rules = cfg.configFile ? loadRules(cfg.configFile) : noRules;
+  if (cfg.configFile) watchRules(cfg.configFile, logger, (r) => (rules = r));
+  const freshness = new Freshness(() => rules, cfg.staleAfterMs);
+  const metrics = createAggregatorMetrics(store);
+  const warmUp = new WarmUp(startMs, cfg.warmupMs);
+
+  let objects: ObjectSelectors;
+  let kube: KubeObjects | undefined;
+  if (cfg.standalone) {
+    objects = standaloneSelectors(store, parseSelector);
+    logger.warn({ bindAddress: cfg.bindAddress }, 'standalone mode: no Kubernetes API, no authentication; listening on loopback only');
+  } else {
+    kube = createKubeObjects(loadKubeConfig(cfg.kubeconfig), { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
+    objects = kube;
+  }
+  const provider = new MetricsProvider(store, freshness, objects);
+  const discovery = new Discovery(store, freshness);
+
+  const notReady = (): string | undefined => warmUp.notReadyReason(Date.now()) ?? kube?.notReadyReason();
+  const keyPair = await servingKeyPair(cfg.tlsCertFile, cfg.tlsKeyFile, ['localhost', '127.0.0.1', 'metrics-relay']);
+
+  const api = express();
+  api.disable('x-powered-by');
+  mountProbes(api, notReady);
+  api.use(createApiRoutes({ provider, discovery, metrics, logger: logger.child({ component: 'api' }) }));
+  api.use((req, res) => {
+    const err = new ApiError(404, 'NotFound', `the server could not find the requested resource: ${req.method} ${req.path}`);
+    res.status(404).type('application/json').send(JSON.stringify(statusBody(err)));
+  });
+  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key }, api);
+
+  const ops = express();
+  ops.disable('x-powered-by');
+  mountProbes(ops, notReady);
+  ops.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  const opsServer = createHttpServer(ops);
+
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes });
+  const ingestCreds = cfg.standalone && !cfg.tlsCertFile
+    ? grpc.ServerCredentials.createInsecure()
+    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);
+
+  const ports = {
+    api: await listen(apiServer, cfg.apiPort, cfg.bindAddress, '--api-port'),
+    metrics: await listen(opsServer, cfg.metricsPort, cfg.bindAddress, '--metrics-port'),
+    ingest: await ingest.start(cfg.bindAddress, cfg.ingestPort, ingestCreds).catch((err: Error) => {
+      throw new Error(`--ingest-port ${cfg.ingestPort}: cannot listen on ${cfg.bindAddress}: ${err.message}`);
+    }),
+  };
+  await kube?.start();
+  const sweep = setInterval(() => {
+    const n = store.expire(Date.now(), cfg.expireAfterMs);
+    if (n > 0) logger.info({ pods: n }, 'expired pods that stopped reporting');
+  }, Math.min(30_000, cfg.expireAfterMs / 4));
+  sweep.unref();
+  logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile) }, 'aggregator listening');
+  // Tests and the demo read the bound ports from this line on stdout.
+  process.stdout.write(`${JSON.stringify({ msg: 'ports', ...ports })}\n`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      // Stop accepting everywhere, let in-flight HTTP requests finish, then end the ingest streams.
+      clearInterval(sweep);
+      if (cfg.configFile) unwatchFile(cfg.configFile);
+      await Promise.all([closeServer(apiServer), closeServer(opsServer), ingest.stop(1000), kube?.stop()]);
+    })());
+  stopOnSignal(stop, logger);
+  return stop;
+}
+
+function mountProbes(app: Express, notReady: () => string | undefined): void {
+  const ok = (_req: express.Request, res: express.Response) => void res.type('text/plain').send('ok');
+  app.get('/healthz', ok);
+  app.get('/livez', ok);
+  app.get('/readyz', (_req, res) => {
+    const why = notReady();
+    if (why === undefined) res.type('text/plain').send('ok');
+    else res.status(503).type('text/plain').send(`[-]ready failed: ${why}\nreadyz check failed\n`);
+  });
+}
+
+function listen(server: Server, port: number, host: string, flag: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`${flag} ${port}: cannot listen on ${host}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`)));
+    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function watchRules(file: string, logger: Logger, apply: (r: Rules) => void): void {
+  watchFile(file, { interval: 2000 }, () => {
+    try {
+      apply(loadRules(file));
+      logger.info({ file }, 'rules reloaded');
+    } catch (err) {
+      logger.error({ file, err: (err as Error).message }, 'rules file invalid; keeping the previous rules');
+    }
+  });
+}
+
+export type { AggregatorConfig, AggregatorMetrics };

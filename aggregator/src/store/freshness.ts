@@ -1,0 +1,34 @@
+import type { Rules, MetricPolicy } from '../rules.js';
+import type { Pod } from './memory-store.js';
+
+export const MIN_STALE_AFTER_MS = 15_000;
+
+/**
+ * Decides whether a held series may be served now: the staleness contract of design.md.
+ * Fresh while now - sampleTime <= staleAfter (per metric rule, else --stale-after, else 3x the pod's interval with a
+ * 15s floor). A pod whose sidecar reported its scrape breaker open is stale at once. NaN and ±Inf are never served.
+ * With a serve-last rule a stale value is still served until maxAge.
+ */
+export class Freshness {
+  constructor(
+    private readonly rules: () => Rules,
+    private readonly globalStaleAfterMs: number | undefined,
+  ) {}
+
+  policy(metric: string): MetricPolicy {
+    return this.rules().forMetric(metric);
+  }
+
+  staleAfterMs(pod: Pod, policy: MetricPolicy): number {
+    return policy.staleAfterMs ?? this.globalStaleAfterMs ?? Math.max(3 * pod.intervalMs, MIN_STALE_AFTER_MS);
+  }
+
+  /** Whether a value of `pod` sampled at sampleMs may be served at nowMs under `policy`. */
+  servable(pod: Pod, value: number, sampleMs: number, policy: MetricPolicy, nowMs: number): boolean {
+    if (!Number.isFinite(value)) return false;
+    const age = nowMs - sampleMs;
+    const fresh = pod.staleSinceMs === undefined && age <= this.staleAfterMs(pod, policy);
+    if (fresh) return true;
+    return policy.stale === 'serve-last' && age <= policy.maxAgeMs;
+  }
+}

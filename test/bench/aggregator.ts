@@ -1,0 +1,138 @@
+import { Agent } from 'node:https';
+import { request } from 'node:https';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { startRelay } from '../helpers/processes.js';
+import { TestReporter, type TestSeries } from '../helpers/ingest-client.js';
+import { MemoryStore, type SeriesDefinition } from '../../aggregator/src/store/memory-store.js';
+import { percentile, report } from './report.js';
+
+// Aggregator benchmarks (issue 2 targets): ingest rate, pods/* and discovery latency, bytes per stored series.
+
+export async function run(): Promise<void> {
+  await ingestAndQuery();
+  memoryPerSeries();
+}
+
+async function ingestAndQuery(): Promise<void> {
+  const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--max-series', '3000000', '--log-level', 'warn']);
+  const target = `127.0.0.1:${agg.ports['ingest']}`;
+  try {
+    // Ingest: 20 pods x 1000 series each, snapshots pipelined (up to 4 un-acked per stream), for ~5 s.
+    const wide = await ingestRate(target, 20, 1000, 5000);
+    const narrow = await ingestRate(target, 20, 10, 3000, 'narrow');
+    report({ name: 'ingest, 1000 series per snapshot', value: wide, unit: 'samples/s', target: '>= 200000', baseline: { name: '10 series per snapshot', value: narrow } });
+
+    // Queries: 1000 pods report cm_q (plus 1000 metric names spread over them for discovery).
+    const reporters: TestReporter[] = [];
+    for (let p = 0; p < 1000; p++) {
+      const r = new TestReporter(target).hello({ namespace: 'q', name: `pod-${p}`, labels: { app: 'web', shard: String(p % 10) } }, 60_000);
+      const series: TestSeries[] = [{ name: 'cm_q', value: p }, { name: `cm_name_${p}`, value: 1 }];
+      await r.snapshot(series);
+      reporters.push(r);
+    }
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    const base = `https://127.0.0.1:${agg.ports['api']}`;
+    const baseline = await latencies(agent, `${base}/healthz`, 300);
+    const pods = await latencies(agent, `${base}/apis/custom.metrics.k8s.io/v1beta2/namespaces/q/pods/%2A/cm_q?labelSelector=app%3Dweb`, 300);
+    const disco = await latencies(agent, `${base}/apis/custom.metrics.k8s.io/v1beta2`, 300);
+    const p99base = percentile(baseline, 99);
+    report({ name: 'pods/* over 1,000 pods, p99', value: percentile(pods, 99), unit: 'ms', target: '<= 5', baseline: { name: '/healthz p99 on the same connection', value: p99base } });
+    report({ name: 'pods/* over 1,000 pods, p50', value: percentile(pods, 50), unit: 'ms' });
+    report({ name: 'discovery with 1,000 metric names, p99', value: percentile(disco, 99), unit: 'ms', target: '<= 5', baseline: { name: '/healthz p99 on the same connection', value: p99base } });
+    agent.destroy();
+    for (const r of reporters) r.close();
+  } finally {
+    await agg.stop();
+  }
+}
+
+async function ingestRate(target: string, pods: number, seriesPerPod: number, durationMs: number, ns = 'bench'): Promise<number> {
+  const reporters = Array.from({ length: pods }, (_, p) => new TestReporter(target).hello({ namespace: ns, name: `pod-${p}` }, 1000));
+  const series = (p: number, round: number): TestSeries[] => Array.from({ length: seriesPerPod }, (_, i) => ({ name: `cm_s${i % 50}`, labels: { i: String(i), p: String(p) }, value: round + i }));
+  // Warm up: define every series once.
+  await Promise.all(reporters.map((r, p) => r.snapshot(series(p, 0))));
+  const started = Date.now();
+  let accepted = 0;
+  let round = 1;
+  await Promise.all(
+    reporters.map(async (r, p) => {
+      const inFlight: Promise<{ accepted: number }>[] = [];
+      while (Date.now() - started < durationMs) {
+        inFlight.push(r.snapshot(series(p, round++), { scrapeTimeMs: Date.now() }));
+        if (inFlight.length >= 4) accepted += (await inFlight.shift()!).accepted;
+      }
+      for (const f of inFlight) accepted += (await f).accepted;
+    }),
+  );
+  const rate = accepted / ((Date.now() - started) / 1000);
+  for (const r of reporters) r.close();
+  return rate;
+}
+
+function latencies(agent: Agent, url: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  const once = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      request(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`${url}: HTTP ${res.statusCode}`));
+          out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          resolve();
+        });
+      })
+        .on('error', reject)
+        .end();
+    });
+  return (async () => {
+    for (let i = 0; i < 20; i++) await once(); // warm-up, not recorded
+    out.length = 0;
+    for (let i = 0; i < n; i++) await once();
+    return out;
+  })();
+}
+
+/** Heap bytes per stored series at 1,000,000 series (1000 pods x 1000 series, 2 labels each). */
+function memoryPerSeries(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const PODS = 1000;
+  const PER_POD = 1000;
+  const measure = (fill: () => unknown): number => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const held = fill();
+    gc();
+    const after = process.memoryUsage().heapUsed;
+    if (!held) throw new Error('unreachable');
+    return (after - before) / (PODS * PER_POD);
+  };
+  const ours = measure(() => {
+    const store = new MemoryStore({ maxSeriesPerPod: PER_POD, maxSeriesTotal: PODS * PER_POD });
+    for (let p = 0; p < PODS; p++) {
+      const pod = store.upsertPod('bench', `pod-${p}`, `uid-${p}`, { app: 'web' }, 5000, Date.now());
+      const defs: SeriesDefinition[] = [];
+      for (let i = 0; i < PER_POD; i++) {
+        const labels = { path: `/api/v${i % 7}/item`, code: String(200 + (i % 5)) + String(i) };
+        const name = `cm_metric_${i % 100}`;
+        defs.push({ name, labels, kind: 'GAUGE', windowMs: 0 });
+      }
+      store.replaceSeries(pod, defs, new Float64Array(PER_POD).fill(p), new Float64Array(PER_POD).fill(Date.now()), Date.now(), Date.now());
+    }
+    return store;
+  });
+  // Baseline: the same series as the plainest JS representation, one object each in a Map by "name{labels}".
+  const naive = measure(() => {
+    const m = new Map<string, unknown>();
+    for (let p = 0; p < PODS; p++) {
+      for (let i = 0; i < PER_POD; i++) {
+        const labels = { pod: `pod-${p}`, path: `/api/v${i % 7}/item`, code: String(200 + (i % 5)) + String(i) };
+        m.set(`cm_metric_${i % 100}${JSON.stringify(labels)}`, { name: `cm_metric_${i % 100}`, labels, value: p, ts: Date.now() });
+      }
+    }
+    return m;
+  });
+  report({ name: 'heap per stored series at 1,000,000 series', value: ours, unit: 'bytes', target: '<= 300', baseline: { name: 'naive Map of objects', value: naive } });
+}

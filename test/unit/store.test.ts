@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStore, type SeriesDefinition } from '../../aggregator/src/store/memory-store.js';
+import { Freshness } from '../../aggregator/src/store/freshness.js';
+import { compileRules, noRules } from '../../aggregator/src/rules.js';
+import { MetricsProvider, standaloneSelectors } from '../../aggregator/src/api/provider.js';
+import { Discovery, PLACEHOLDER_METRIC } from '../../aggregator/src/api/discovery.js';
+import { parseSelector } from '../../aggregator/src/selector.js';
+import { ApiError } from '../../aggregator/src/api/status.js';
+
+const def = (name: string, labels: Record<string, string> = {}, windowMs = 0): SeriesDefinition => ({ name, labels, kind: windowMs ? 'RATE' : 'GAUGE', windowMs });
+const everything = parseSelector('');
+
+/** A store with an injected clock, the way the aggregator wires it. */
+function setup(rulesJson?: string, globalStaleAfterMs?: number) {
+  let now = 1_000_000;
+  const clock = { now: () => now, advance: (ms: number) => (now += ms) };
+  const store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 1000 });
+  const rules = rulesJson ? compileRules(rulesJson, 'rules.json') : noRules;
+  const freshness = new Freshness(() => rules, globalStaleAfterMs);
+  const provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), clock.now);
+  const discovery = new Discovery(store, freshness, clock.now);
+  const report = (name: string, values: Record<string, number>, labels: Record<string, string> = {}, intervalMs = 5000) => {
+    const pod = store.upsertPod('ns', name, `uid-${name}`, labels, intervalMs, now);
+    const defs = Object.keys(values).map((n) => def(n));
+    return store.replaceSeries(pod, defs, Object.values(values), defs.map(() => now), now, now);
+  };
+  return { clock, store, provider, discovery, report };
+}
+
+function expectNotFound(fn: () => unknown, message: RegExp): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).code).toBe(404);
+    expect((err as ApiError).message).toMatch(message);
+    return;
+  }
+  throw new Error('expected a NotFound');
+}
+
+describe('staleness contract', () => {
+  it('serves a value while now - sampleTime <= 3x interval (floor 15s), then omits it with "stale since"', () => {
+    const { clock, provider, report } = setup();
+    report('p1', { cm_x: 4 }, {}, 10_000); // staleAfter = 30s
+    clock.advance(30_000);
+    expect(provider.podMetrics('ns', '*', 'cm_x', everything, everything)).toHaveLength(1);
+    clock.advance(1);
+    expectNotFound(() => provider.podMetrics('ns', '*', 'cm_x', everything, everything), /stale since .* values older than 30s are not served/);
+  });
+
+  it('uses the 15s floor for short intervals, and --stale-after when given', () => {
+    const a = setup();
+    a.report('p1', { cm_x: 1 }, {}, 1000);
+    a.clock.advance(15_000);
+    expect(a.provider.podMetrics('ns', '*', 'cm_x', everything, everything)).toHaveLength(1);
+    a.clock.advance(1);
+    expectNotFound(() => a.provider.podMetrics('ns', '*', 'cm_x', everything, everything), /stale/);
+    const b = setup(undefined, 2000);
+    b.report('p1', { cm_x: 1 }, {}, 1000);
+    b.clock.advance(2001);
+    expectNotFound(() => b.provider.podMetrics('ns', '*', 'cm_x', everything, everything), /older than 2s/);
+  });
+
+  it('a per-metric serve-last rule serves the last value until maxAge', () => {
+    const { clock, provider, report } = setup('{"metrics":[{"name":"cm_keep*","stale":"serve-last","maxAge":"1m","staleAfter":"10s"}]}');
+    report('p1', { cm_keep: 7, cm_drop: 7 });
+    clock.advance(59_000);
+    expect(provider.podMetrics('ns', 'p1', 'cm_keep', everything, everything)[0]!.value).toBe(7);
+    expectNotFound(() => provider.podMetrics('ns', 'p1', 'cm_drop', everything, everything), /stale/);
+    clock.advance(2000);
+    expectNotFound(() => provider.podMetrics('ns', 'p1', 'cm_keep', everything, everything), /stale/);
+  });
+
+  it('a breaker-open report makes every series of the pod stale at once; the next good snapshot clears it', () => {
+    const { store, provider, report, clock } = setup();
+    report('p1', { cm_x: 1 });
+    store.markFailed(store.getPod('ns', 'p1')!, 'timeout', false, clock.now());
+    expect(provider.podMetrics('ns', 'p1', 'cm_x', everything, everything)).toHaveLength(1);
+    store.markFailed(store.getPod('ns', 'p1')!, 'breaker open', true, clock.now());
+    expectNotFound(() => provider.podMetrics('ns', 'p1', 'cm_x', everything, everything), /stale/);
+    report('p1', { cm_x: 2 });
+    expect(provider.podMetrics('ns', 'p1', 'cm_x', everything, everything)[0]!.value).toBe(2);
+  });
+
+  it('expires pods unreported for expireAfter, and goodbye deletes at once', () => {
+    const { store, clock, report } = setup();
+    report('p1', { cm_x: 1 });
+    report('p2', { cm_x: 1 });
+    clock.advance(599_000);
+    report('p2', { cm_x: 1 });
+    clock.advance(2000);
+    expect(store.expire(clock.now(), 600_000)).toBe(1);
+    expect(store.getPod('ns', 'p1')).toBeUndefined();
+    expect(store.seriesTotal).toBe(1);
+    expect(store.deletePod('ns', 'p2')).toBe(true);
+    expect(store.seriesTotal).toBe(0);
+    expect(store.podsWithMetric('ns', 'cm_x')).toBeUndefined();
+  });
+
+  it('a pod re-created under the same name (new uid) does not inherit the old values', () => {
+    const { store, clock } = setup();
+    const p = store.upsertPod('ns', 'p', 'uid-1', {}, 5000, clock.now());
+    store.replaceSeries(p, [def('cm_x')], [1], [clock.now()], clock.now(), clock.now());
+    store.upsertPod('ns', 'p', 'uid-2', {}, 5000, clock.now());
+    expect(store.seriesTotal).toBe(0);
+  });
+
+  it('ignores a snapshot older than the one held (two streams of one pod overlapping)', () => {
+    const { store, clock } = setup();
+    const p = store.upsertPod('ns', 'p', 'u', {}, 5000, clock.now());
+    store.replaceSeries(p, [def('cm_x')], [2], [clock.now()], clock.now(), clock.now());
+    const r = store.replaceSeries(p, [def('cm_x')], [1], [clock.now() - 5000], clock.now() - 5000, clock.now());
+    expect(r.accepted).toBe(0);
+    expect(p.values[0]).toBe(2);
+  });
+});
+
+describe('limits', () => {
+  it('refuses beyond the total limit with a reason, keeping what fits', () => {
+    const store = new MemoryStore({ maxSeriesPerPod: 10, maxSeriesTotal: 15 });
+    const a = store.upsertPod('ns', 'a', '', {}, 1000, 0);
+    const b = store.upsertPod('ns', 'b', '', {}, 1000, 0);
+    const defs = Array.from({ length: 10 }, (_, i) => def(`m${i}`));
+    expect(store.replaceSeries(a, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 10, refused: 0, reason: '' });
+    expect(store.replaceSeries(b, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 5, refused: 5, reason: 'total series limit of this aggregator (15) reached' });
+    expect(store.seriesTotal).toBe(15);
+  });
+});
+
+describe('discovery', () => {
+  it('lists only names with a fresh series, and a placeholder when nothing is fresh', () => {
+    const { clock, discovery, report } = setup();
+    const names = (body: string) => (JSON.parse(body) as { resources: { name: string }[] }).resources.map((r) => r.name);
+    expect(names(discovery.customResourceList('v1beta2'))).toContain(`pods/${PLACEHOLDER_METRIC}`);
+    report('p1', { cm_a: 1, Cm_B: 2 });
+    expect(discovery.freshNames()).toEqual(['Cm_B', 'cm_a']);
+    expect(names(discovery.externalResourceList())).toEqual(['cm_b', 'cm_a']);
+    const list = names(discovery.customResourceList('v1beta1'));
+    expect(list).toHaveLength(16);
+    expect(list).toContain('jobs.batch/cm_a');
+    clock.advance(16_000);
+    expect(names(discovery.customResourceList('v1beta1'))).toEqual(expect.arrayContaining([`pods/${PLACEHOLDER_METRIC}`]));
+  });
+});
+
+describe('aggregation rules', () => {
+  it('object metrics default to sum; a rule may choose avg, max or min', () => {
+    for (const [agg, want] of [['sum', 6], ['avg', 2], ['max', 3], ['min', 1]] as const) {
+      const { provider, report } = setup(`{"metrics":[{"name":"cm_*","aggregation":"${agg}"}]}`);
+      for (const i of [1, 2, 3]) report(`web-${i}`, { cm_v: i }, { app: 'web' });
+      report('other', { cm_v: 100 }, { app: 'other' });
+      expect(provider.objectMetric({ resource: 'services', kind: 'Service', apiVersion: 'v1' }, 'ns', 'web', 'cm_v', everything).value).toBe(want);
+    }
+  });
+
+  it('rejects bad rules files naming every problem', () => {
+    expect(() => compileRules('{"metrics":[{"name":"a","aggregation":"median","oops":1},{"staleAfter":"soon"}]}', 'r.json')).toThrow(
+      'r.json: metrics[0]: unknown key "oops"; r.json: metrics[0]: aggregation must be sum, avg, max or min, not "median"; r.json: metrics[1]: "name" (a metric name or glob) is required',
+    );
+  });
+});

@@ -17,6 +17,13 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'max-series-per-pod', kind: 'int', default: 1000, help: 'series held per pod; excess is refused and counted' },
   { name: 'max-series', kind: 'int', default: 2_000_000, help: 'series held in total; excess is refused and counted' },
   { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: 'largest gRPC message accepted' },
+  { name: 'requestheader-client-ca-file', kind: 'string', help: "CA bundle of the front proxy's client certificate (default: from ConfigMap kube-system/extension-apiserver-authentication)" },
+  { name: 'requestheader-allowed-names', kind: 'string', help: 'comma list of allowed front-proxy certificate CNs (empty: any)' },
+  { name: 'requestheader-username-headers', kind: 'string', default: 'X-Remote-User', help: 'comma list of headers carrying the user name' },
+  { name: 'requestheader-uid-headers', kind: 'string', default: 'X-Remote-Uid', help: 'comma list of headers carrying the user uid' },
+  { name: 'requestheader-group-headers', kind: 'string', default: 'X-Remote-Group', help: 'comma list of headers carrying groups' },
+  { name: 'requestheader-extra-headers-prefix', kind: 'string', default: 'X-Remote-Extra-', help: 'comma list of header prefixes carrying extra user info' },
+  { name: 'client-ca-file', kind: 'string', help: 'CA bundle for client-certificate users' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
 ];
 
@@ -36,8 +43,12 @@ export interface AggregatorConfig {
   maxSeriesPerPod: number;
   maxSeries: number;
   maxMessageBytes: number;
+  requestHeader: { caFile: string; allowedNames: string[]; usernameHeaders: string[]; uidHeaders: string[]; groupHeaders: string[]; extraHeaderPrefixes: string[] } | undefined;
+  clientCaFile: string | undefined;
   logLevel: string;
 }
+
+const list = (v: unknown): string[] => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : []);
 
 /** Flags + RELAY_* env -> frozen config. Throws ConfigError naming the flag. */
 export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): AggregatorConfig {
@@ -58,6 +69,17 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
     maxSeriesPerPod: f['max-series-per-pod'] as number,
     maxSeries: f['max-series'] as number,
     maxMessageBytes: f['max-message-bytes'] as number,
+    requestHeader: f['requestheader-client-ca-file']
+      ? {
+          caFile: f['requestheader-client-ca-file'] as string,
+          allowedNames: list(f['requestheader-allowed-names']),
+          usernameHeaders: list(f['requestheader-username-headers']),
+          uidHeaders: list(f['requestheader-uid-headers']),
+          groupHeaders: list(f['requestheader-group-headers']),
+          extraHeaderPrefixes: list(f['requestheader-extra-headers-prefix']),
+        }
+      : undefined,
+    clientCaFile: f['client-ca-file'] as string | undefined,
     logLevel: f['log-level'] as string,
   };
   if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');

@@ -18,6 +18,12 @@ import { statusBody, ApiError } from './api/status.js';
 import { parseSelector } from './selector.js';
 import { createIngestServer, WarmUp } from './ingest/server.js';
 import { createKubeObjects, loadKubeConfig, type KubeObjects } from './kube/objects.js';
+import { accessReviewer, tokenReviewer, watchAuthConfigMap } from './kube/reviews.js';
+import { Authenticator, type AuthnSettings } from './auth/authn.js';
+import { Authorizer } from './auth/authz.js';
+import { authMiddleware } from './auth/middleware.js';
+import { INGEST_AUDIENCE, tokenStreamAuthenticator } from './ingest/token-auth.js';
+import { readFileSync } from 'node:fs';
 
 /** `metrics-relay aggregator`: the composition root. Returns a stop function (also wired to SIGTERM). */
 export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
@@ -33,13 +39,43 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
 
   let objects: ObjectSelectors;
   let kube: KubeObjects | undefined;
-  if (cfg.standalone) {
+  const kc = cfg.standalone ? undefined : loadKubeConfig(cfg.kubeconfig);
+  if (!kc) {
     objects = standaloneSelectors(store, parseSelector);
-    logger.warn({ bindAddress: cfg.bindAddress }, 'standalone mode: no Kubernetes API, no authentication; listening on loopback only');
+    logger.warn({ bindAddress: cfg.bindAddress, authentication: Boolean(cfg.requestHeader || cfg.clientCaFile) }, 'standalone mode: no Kubernetes API; listening on loopback only');
   } else {
-    kube = createKubeObjects(loadKubeConfig(cfg.kubeconfig), { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
+    kube = createKubeObjects(kc, { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
     objects = kube;
   }
+
+  // Authentication: CA files from flags (re-read when they change) win over the cluster's ConfigMap.
+  let authn: AuthnSettings = {};
+  const stopWatching: (() => void)[] = [];
+  const fromFiles = (): AuthnSettings => ({
+    ...(cfg.requestHeader ? { requestHeader: { ...cfg.requestHeader, caPem: readFileSync(cfg.requestHeader.caFile, 'utf8') } } : {}),
+    ...(cfg.clientCaFile ? { clientCaPem: readFileSync(cfg.clientCaFile, 'utf8') } : {}),
+  });
+  const authEnabled = Boolean(kc || cfg.requestHeader || cfg.clientCaFile);
+  if (cfg.requestHeader || cfg.clientCaFile) {
+    authn = fromFiles();
+    for (const f of [cfg.requestHeader?.caFile, cfg.clientCaFile].filter((x): x is string => Boolean(x))) {
+      watchFile(f, { interval: 2000 }, () => {
+        try {
+          authn = fromFiles();
+          logger.info({ file: f }, 'client CA reloaded');
+        } catch (err) {
+          logger.error({ file: f, err: (err as Error).message }, 'cannot reload client CA; keeping the previous one');
+        }
+      });
+      stopWatching.push(() => unwatchFile(f));
+    }
+  } else if (kc) {
+    const w = watchAuthConfigMap(kc, logger.child({ component: 'authn' }), (s) => (authn = s));
+    stopWatching.push(() => w.stop());
+  }
+  const authenticator = authEnabled ? new Authenticator(() => authn, kc ? tokenReviewer(kc, metrics) : undefined) : undefined;
+  const authorizer = kc ? new Authorizer(accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
+  const ingestAuth = kc ? tokenStreamAuthenticator(tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
   const provider = new MetricsProvider(store, freshness, objects);
   const discovery = new Discovery(store, freshness);
 
@@ -49,12 +85,31 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const api = express();
   api.disable('x-powered-by');
   mountProbes(api, notReady);
+  if (authenticator) api.use(authMiddleware(authenticator, authorizer, logger.child({ component: 'auth' })));
   api.use(createApiRoutes({ provider, discovery, metrics, logger: logger.child({ component: 'api' }) }));
   api.use((req, res) => {
     const err = new ApiError(404, 'NotFound', `the server could not find the requested resource: ${req.method} ${req.path}`);
     res.status(404).type('application/json').send(JSON.stringify(statusBody(err)));
   });
-  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key }, api);
+  // NOTE: request a client certificate but do not reject without one: only the front proxy presents one, and
+  // the authenticator decides what a certificate is worth.
+  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key, requestCert: true, rejectUnauthorized: false }, api);
+  if (cfg.tlsCertFile && cfg.tlsKeyFile) {
+    const [certFile, keyFile] = [cfg.tlsCertFile, cfg.tlsKeyFile];
+    // cert-manager rotation: swap the serving certificate in place; open connections are not dropped.
+    const reload = () => {
+      try {
+        apiServer.setSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+        logger.info({ certFile }, 'serving certificate reloaded');
+      } catch (err) {
+        logger.error({ certFile, err: (err as Error).message }, 'cannot reload the serving certificate; keeping the previous one');
+      }
+    };
+    for (const f of [certFile, keyFile]) {
+      watchFile(f, { interval: 2000 }, reload);
+      stopWatching.push(() => unwatchFile(f));
+    }
+  }
 
   const ops = express();
   ops.disable('x-powered-by');
@@ -64,7 +119,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   const opsServer = createHttpServer(ops);
 
-  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes });
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
     : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);
@@ -82,7 +137,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
     if (n > 0) logger.info({ pods: n }, 'expired pods that stopped reporting');
   }, Math.min(30_000, cfg.expireAfterMs / 4));
   sweep.unref();
-  logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile) }, 'aggregator listening');
+  logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
   // Tests and the demo read the bound ports from this line on stdout.
   process.stdout.write(`${JSON.stringify({ msg: 'ports', ...ports })}\n`);
 
@@ -92,6 +147,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
       // Stop accepting everywhere, let in-flight HTTP requests finish, then end the ingest streams.
       clearInterval(sweep);
       if (cfg.configFile) unwatchFile(cfg.configFile);
+      for (const f of stopWatching) f();
       await Promise.all([closeServer(apiServer), closeServer(opsServer), ingest.stop(1000), kube?.stop()]);
     })());
   stopOnSignal(stop, logger);

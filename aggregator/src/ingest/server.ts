@@ -49,8 +49,36 @@ export class WarmUp {
   }
 }
 
+/** The pod a stream's token is bound to (TokenReview of the projected ServiceAccount token). */
+export interface BoundPod {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * Authenticates a stream from its metadata. Resolves with the pod the caller may report for; rejects with a
+ * StreamAuthError (UNAUTHENTICATED / UNAVAILABLE). Undefined authenticator: no authentication (--standalone).
+ */
+export type StreamAuthenticator = (metadata: grpc.Metadata) => Promise<BoundPod>;
+
+export class StreamAuthError extends Error {
+  constructor(readonly code: grpc.status, message: string) {
+    super(message);
+  }
+}
+
+export interface IngestLimits {
+  /** Open streams one pod may hold on this replica (a sidecar needs one; two while reconnecting). */
+  maxStreamsPerPod: number;
+  /** Snapshots per second one stream may send (sidecars send one per interval). */
+  maxReportsPerSecond: number;
+}
+
 export interface IngestOptions {
   store: MemoryStore;
+  authenticate?: StreamAuthenticator;
+  limits?: IngestLimits;
   metrics: AggregatorMetrics;
   logger: Logger;
   warmUp: WarmUp;
@@ -66,8 +94,22 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
   const now = opts.now ?? Date.now;
   const { service } = loadIngest();
 
+  const limits = opts.limits ?? { maxStreamsPerPod: 4, maxReportsPerSecond: 20 };
+  const streamsPerPod = new Map<string, number>();
+
   function report(call: grpc.ServerDuplexStream<WireReportRequest, WireAck>): void {
     const log = logger.child({ peer: call.getPeer() });
+    // Messages are handled strictly in order; the first waits for the stream's authentication.
+    const authed = opts.authenticate ? opts.authenticate(call.metadata) : Promise.resolve(undefined);
+    // NOTE: registered before the queue's handlers, so a failed authentication ends the stream before any message is looked at.
+    authed.catch((err: unknown) => {
+      if (err instanceof StreamAuthError) finish(new StreamError(err.code, err.message, err.code === grpc.status.UNAUTHENTICATED ? 'unauthenticated' : 'auth_unavailable'));
+      else finish(new StreamError(grpc.status.UNAVAILABLE, 'authentication failed', 'auth_unavailable'));
+    });
+    let queue: Promise<BoundPod | undefined> = authed.catch(() => undefined);
+    let podKey: string | undefined;
+    let windowStartMs = 0;
+    let windowCount = 0;
     const defs = new Map<number, SeriesDefinition>();
     // The last snapshot's ids and their resolved definitions: steady-state snapshots repeat them exactly.
     let lastIds: number[] = [];
@@ -81,6 +123,11 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       done = true;
       metrics.streams.dec();
       warmUp.gone(call);
+      if (podKey) {
+        const left = (streamsPerPod.get(podKey) ?? 1) - 1;
+        if (left <= 0) streamsPerPod.delete(podKey);
+        else streamsPerPod.set(podKey, left);
+      }
       if (err) {
         metrics.rejected.inc({ reason: err.reason });
         log.warn({ namespace: pod?.namespace, pod: pod?.name, code: grpc.status[err.code], err: err.message }, 'ingest stream rejected');
@@ -91,6 +138,13 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
     };
 
     call.on('data', (msg: WireReportRequest) => {
+      queue = queue.then((bound) => {
+        handle(msg, bound);
+        return bound;
+      });
+    });
+
+    function handle(msg: WireReportRequest, bound: BoundPod | undefined): void {
       if (done) return;
       try {
         switch (msg.body) {
@@ -101,6 +155,16 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (!id || !DNS_LABEL.test(id.namespace) || id.name === '' || id.name.length > 253) {
               throw new StreamError(grpc.status.INVALID_ARGUMENT, `Hello must name the pod (valid namespace and name), got namespace=${JSON.stringify(id?.namespace ?? '')} name=${JSON.stringify(id?.name ?? '')}`, 'invalid_message');
             }
+            if (bound && (bound.namespace !== id.namespace || bound.name !== id.name || (bound.uid !== '' && bound.uid !== id.uid))) {
+              throw new StreamError(grpc.status.PERMISSION_DENIED, `this stream's token is bound to pod ${bound.namespace}/${bound.name} (uid ${bound.uid}); it may not report for pod ${id.namespace}/${id.name} (uid ${id.uid || 'none'})`, 'forged_identity');
+            }
+            const key = `${id.namespace}/${id.name}`;
+            const open = streamsPerPod.get(key) ?? 0;
+            if (open >= limits.maxStreamsPerPod) {
+              throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `pod ${key} already has ${open} open streams on this aggregator (limit ${limits.maxStreamsPerPod})`, 'too_many_streams');
+            }
+            streamsPerPod.set(key, open + 1);
+            podKey = key;
             const intervalMs = h.interval_ms > 0 ? h.interval_ms : DEFAULT_INTERVAL_MS;
             pod = store.upsertPod(id.namespace, id.name, id.uid, { ...id.labels }, intervalMs, now());
             warmUp.hello(call, intervalMs, now());
@@ -109,6 +173,14 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
           }
           case 'snapshot': {
             if (!pod) throw new StreamError(grpc.status.INVALID_ARGUMENT, 'the first message of a stream must be a Hello', 'invalid_message');
+            const t = now();
+            if (t - windowStartMs >= 1000) {
+              windowStartMs = t;
+              windowCount = 0;
+            }
+            if (++windowCount > limits.maxReportsPerSecond) {
+              throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `more than ${limits.maxReportsPerSecond} snapshots per second on one stream`, 'rate_limited');
+            }
             call.write(applySnapshot(pod, msg.snapshot!));
             warmUp.reported(call);
             return;
@@ -129,7 +201,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
         log.error({ err }, 'unexpected error on ingest stream');
         finish(new StreamError(grpc.status.INTERNAL, 'internal error', 'internal'));
       }
-    });
+    }
     call.on('end', () => finish());
     call.on('error', () => finish());
     call.on('cancelled', () => finish());

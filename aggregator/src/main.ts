@@ -24,6 +24,7 @@ import { Authorizer } from './auth/authz.js';
 import { authMiddleware } from './auth/middleware.js';
 import { INGEST_AUDIENCE, tokenStreamAuthenticator } from './ingest/token-auth.js';
 import { readFileSync } from 'node:fs';
+import { renderStatusPage } from './status-page.js';
 
 /** `metrics-relay aggregator`: the composition root. Returns a stop function (also wired to SIGTERM). */
 export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
@@ -114,6 +115,9 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const ops = express();
   ops.disable('x-powered-by');
   mountProbes(ops, notReady);
+  ops.get('/', async (_req, res) => {
+    res.type('text/html').send(await renderStatusPage(store, freshness, metrics, notReady()));
+  });
   ops.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

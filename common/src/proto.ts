@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /** Path of the .proto file, read at runtime (it ships beside dist/ in the package and in the images). */
-export const INGEST_PROTO = fileURLToPath(new URL('../../../proto/metricsrelay/v1/ingest.proto', import.meta.url));
+export const INGEST_PROTO = fileURLToPath(new URL(`${import.meta.url.includes('/dist/common/') ? '../../../' : '../../'}proto/metricsrelay/v1/ingest.proto`, import.meta.url));
 
 // NOTE: the ONE place with proto-loader options: int64 as JS numbers (ms timestamps fit), enums as strings,
 // oneof name exposed as `body`, defaults filled so absent repeated fields are [].

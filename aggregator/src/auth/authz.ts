@@ -68,9 +68,13 @@ export class Authorizer {
     if (user.groups.includes('system:masters')) return;
     const now = (this.opts.now ?? Date.now)();
     const key = JSON.stringify([user.name, user.uid, [...user.groups].sort(), user.extra, attrs]);
-    const hit = this.allowCache.get(key) ?? this.denyCache.get(key);
+    const live = (c: Map<string, Cached>) => {
+      const e = c.get(key);
+      return e && e.expiresMs > now ? e : undefined;
+    };
+    const hit = live(this.allowCache) ?? live(this.denyCache);
     let decision: { allowed: boolean; reason: string };
-    if (hit && hit.expiresMs > now) {
+    if (hit) {
       decision = hit;
     } else {
       try {
@@ -79,6 +83,8 @@ export class Authorizer {
         throw new ApiError(503, 'ServiceUnavailable', `authorization is unavailable, so the request is refused: ${(err as Error).message}`);
       }
       const cache = decision.allowed ? this.allowCache : this.denyCache;
+      (decision.allowed ? this.denyCache : this.allowCache).delete(key);
+      cache.delete(key);
       if (cache.size >= this.opts.maxEntries) cache.delete(cache.keys().next().value!); // oldest first
       cache.set(key, { ...decision, expiresMs: now + (decision.allowed ? this.opts.allowTtlMs : this.opts.denyTtlMs) });
     }

@@ -1,0 +1,45 @@
+import type { MemoryStore } from './store/memory-store.js';
+import type { Freshness } from './store/freshness.js';
+import type { AggregatorMetrics } from './self-metrics.js';
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The operator's page on the metrics port (`/`): what is held, which pods are fresh, streams and breakers.
+ * Plain HTML with a meta refresh; no scripts, no build step.
+ */
+export async function renderStatusPage(store: MemoryStore, freshness: Freshness, metrics: AggregatorMetrics, notReady: string | undefined, now = Date.now()): Promise<string> {
+  const rows: string[] = [];
+  const names = new Set<string>();
+  for (const pod of store.allPods()) {
+    let fresh = 0;
+    let newest = 0;
+    for (const [name, idx] of pod.byName) {
+      names.add(name);
+      const policy = freshness.policy(name);
+      for (const i of idx) {
+        if (freshness.servable(pod, pod.values[i]!, pod.times[i]!, policy, now)) fresh++;
+        newest = Math.max(newest, pod.times[i]!);
+      }
+    }
+    const state = pod.staleSinceMs !== undefined ? 'stale (scrape breaker open)' : fresh === pod.seriesCount && fresh > 0 ? 'fresh' : fresh > 0 ? 'partly stale' : 'stale';
+    rows.push(`<tr class="${state.split(' ')[0]}"><td>${esc(pod.namespace)}</td><td>${esc(pod.name)}</td><td>${pod.seriesCount}</td><td>${fresh}</td><td>${newest ? `${((now - newest) / 1000).toFixed(1)}s` : '-'}</td><td>${state}</td><td>${esc(pod.lastError)}</td></tr>`);
+  }
+  const streams = (await metrics.streams.get()).values[0]?.value ?? 0;
+  const breakers = (await metrics.breakerState.get()).values.map((v) => `<li>${esc(String(v.labels['breaker']))}: ${['closed', 'half-open', 'open'][v.value] ?? v.value}</li>`);
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>metrics-relay aggregator</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}
+tr.stale td{color:#a00}tr.partly td{color:#a60}.ok{color:#070}.bad{color:#a00}</style></head><body>
+<h1>metrics-relay aggregator</h1>
+<p>Ready: ${notReady === undefined ? '<b class="ok">yes</b>' : `<b class="bad">no</b> (${esc(notReady)})`}</p>
+<p>${store.seriesTotal} series from ${store.podTotal} pods, ${names.size} metric names, ${streams} open ingest streams.</p>
+<h2>Pods</h2>
+<table><tr><th>namespace</th><th>pod</th><th>series</th><th>fresh</th><th>newest sample age</th><th>state</th><th>last scrape error</th></tr>
+${rows.join('\n') || '<tr><td colspan="7">no pod has reported yet</td></tr>'}
+</table>
+<h2>Metric names</h2><p>${[...names].sort().map(esc).join(', ') || 'none'}</p>
+<h2>Circuit breakers</h2><ul>${breakers.join('') || '<li>none (standalone mode: no Kubernetes API calls)</li>'}</ul>
+<p><a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>
+</body></html>`;
+}

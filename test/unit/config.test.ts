@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { loadAggregatorConfig } from '../../aggregator/src/config.js';
+import { parseDuration } from '../../common/src/duration.js';
+import { ConfigError } from '../../common/src/errors.js';
+
+describe('aggregator configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadAggregatorConfig([], {});
+    expect(c).toMatchObject({ apiPort: 6443, ingestPort: 9443, metricsPort: 9090, standalone: false, expireAfterMs: 600_000, maxSeriesPerPod: 1000, staleAfterMs: undefined });
+  });
+
+  it('reads RELAY_* env vars, and flags win', () => {
+    expect(loadAggregatorConfig([], { RELAY_API_PORT: '7000', RELAY_STALE_AFTER: '30s' })).toMatchObject({ apiPort: 7000, staleAfterMs: 30_000 });
+    expect(loadAggregatorConfig(['--api-port', '7001'], { RELAY_API_PORT: '7000' }).apiPort).toBe(7001);
+  });
+
+  it('--standalone binds loopback only', () => {
+    expect(loadAggregatorConfig(['--standalone', '--bind-address', '0.0.0.0'], {}).bindAddress).toBe('127.0.0.1');
+  });
+
+  it.each<[string[], string, Record<string, string>?]>([
+    [['--api-port', 'x'], '--api-port: "x" is not a port number (0-65535)'],
+    [[], 'RELAY_STALE_AFTER (--stale-after): "soon" is not a duration (e.g. 500ms, 5s, 1m)', { RELAY_STALE_AFTER: 'soon' }],
+    [['--tls-cert-file', 'a.crt'], '--tls-cert-file and --tls-key-file must be given together'],
+    [['--api-port', '9090'], '--api-port and --metrics-port are both 9090'],
+    [['--log-level', 'loud'], '--log-level: "loud" is not one of trace, debug, info, warn, error, fatal, silent'],
+    [['--nope'], "Unknown option '--nope'"],
+  ])('rejects %j with one clear line naming the flag', (argv, message, env = {}) => {
+    expect(() => loadAggregatorConfig(argv, env)).toThrow(ConfigError);
+    expect(() => loadAggregatorConfig(argv, env)).toThrow(message);
+  });
+});
+
+describe('Go durations', () => {
+  it.each([['500ms', 500], ['5s', 5000], ['1m30s', 90_000], ['1h', 3_600_000], ['0', 0], ['1.5s', 1500]])('%s', (s, ms) => expect(parseDuration(s)).toBe(ms));
+  it.each(['', '5', 's', '5x', '-1s'])('rejects %j', (s) => expect(parseDuration(s)).toBeUndefined());
+});

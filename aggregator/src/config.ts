@@ -1,5 +1,6 @@
 import { ConfigError } from '../../common/src/errors.js';
 import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
+import { INJECTION_DEFAULTS, type InjectionConfig } from './webhook/inject.js';
 
 export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'api-port', kind: 'port', default: 6443, help: 'HTTPS port of the metrics APIs, the webhook and probes' },
@@ -17,6 +18,8 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'max-series-per-pod', kind: 'int', default: 1000, help: 'series held per pod; excess is refused and counted' },
   { name: 'max-series', kind: 'int', default: 2_000_000, help: 'series held in total; excess is refused and counted' },
   { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: 'largest gRPC message accepted' },
+  { name: 'max-streams-per-pod', kind: 'int', default: 4, help: 'open ingest streams one pod may hold on this replica' },
+  { name: 'max-reports-per-second', kind: 'int', default: 20, help: 'snapshots per second one ingest stream may send' },
   { name: 'requestheader-client-ca-file', kind: 'string', help: "CA bundle of the front proxy's client certificate (default: from ConfigMap kube-system/extension-apiserver-authentication)" },
   { name: 'requestheader-allowed-names', kind: 'string', help: 'comma list of allowed front-proxy certificate CNs (empty: any)' },
   { name: 'requestheader-username-headers', kind: 'string', default: 'X-Remote-User', help: 'comma list of headers carrying the user name' },
@@ -24,6 +27,17 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'requestheader-group-headers', kind: 'string', default: 'X-Remote-Group', help: 'comma list of headers carrying groups' },
   { name: 'requestheader-extra-headers-prefix', kind: 'string', default: 'X-Remote-Extra-', help: 'comma list of header prefixes carrying extra user info' },
   { name: 'client-ca-file', kind: 'string', help: 'CA bundle for client-certificate users' },
+  { name: 'inject-image', kind: 'string', help: 'sidecar image the webhook injects (empty: the webhook answers without patching)' },
+  { name: 'inject-image-pull-policy', kind: 'string', help: 'imagePullPolicy of the injected sidecar (default: the cluster default)' },
+  { name: 'inject-aggregator', kind: 'string', help: 'address injected sidecars stream to: the headless ingest Service name with :port' },
+  { name: 'inject-ca-bundle', kind: 'string', help: "the aggregator's CA (PEM) handed to injected sidecars as RELAY_CA_PEM" },
+  { name: 'inject-ca-configmap', kind: 'string', help: "instead of --inject-ca-bundle: a ConfigMap with ca.crt in each pod's namespace" },
+  { name: 'inject-native-sidecar', kind: 'bool', default: false, help: 'inject as a native sidecar (initContainers with restartPolicy Always)' },
+  { name: 'inject-interval', kind: 'string', default: '5s', help: 'scrape interval of injected sidecars unless annotated' },
+  { name: 'inject-metrics', kind: 'string', default: 'cm_*', help: 'metric names/globs of injected sidecars unless annotated' },
+  { name: 'inject-cpu-request', kind: 'string', default: '10m', help: 'CPU request of the injected sidecar' },
+  { name: 'inject-memory-request', kind: 'string', default: '32Mi', help: 'memory request of the injected sidecar' },
+  { name: 'inject-memory-limit', kind: 'string', default: '64Mi', help: 'memory limit of the injected sidecar' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
 ];
 
@@ -43,8 +57,12 @@ export interface AggregatorConfig {
   maxSeriesPerPod: number;
   maxSeries: number;
   maxMessageBytes: number;
+  maxStreamsPerPod: number;
+  maxReportsPerSecond: number;
   requestHeader: { caFile: string; allowedNames: string[]; usernameHeaders: string[]; uidHeaders: string[]; groupHeaders: string[]; extraHeaderPrefixes: string[] } | undefined;
   clientCaFile: string | undefined;
+  /** Undefined when --inject-image is empty (webhook answers without patching). */
+  injection: InjectionConfig | undefined;
   logLevel: string;
 }
 
@@ -69,6 +87,8 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
     maxSeriesPerPod: f['max-series-per-pod'] as number,
     maxSeries: f['max-series'] as number,
     maxMessageBytes: f['max-message-bytes'] as number,
+    maxStreamsPerPod: f['max-streams-per-pod'] as number,
+    maxReportsPerSecond: f['max-reports-per-second'] as number,
     requestHeader: f['requestheader-client-ca-file']
       ? {
           caFile: f['requestheader-client-ca-file'] as string,
@@ -80,8 +100,23 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
         }
       : undefined,
     clientCaFile: f['client-ca-file'] as string | undefined,
+    injection: f['inject-image']
+      ? {
+          ...INJECTION_DEFAULTS,
+          image: f['inject-image'] as string,
+          ...(f['inject-image-pull-policy'] ? { imagePullPolicy: f['inject-image-pull-policy'] as string } : {}),
+          aggregatorAddress: (f['inject-aggregator'] as string | undefined) ?? '',
+          ...(f['inject-ca-configmap'] ? { caConfigMap: f['inject-ca-configmap'] as string } : {}),
+          ...(f['inject-ca-bundle'] ? { caPem: f['inject-ca-bundle'] as string } : {}),
+          nativeSidecar: f['inject-native-sidecar'] as boolean,
+          defaultInterval: f['inject-interval'] as string,
+          defaultMetrics: f['inject-metrics'] as string,
+          resources: { requests: { cpu: f['inject-cpu-request'] as string, memory: f['inject-memory-request'] as string }, limits: { memory: f['inject-memory-limit'] as string } },
+        }
+      : undefined,
     logLevel: f['log-level'] as string,
   };
+  if (cfg.injection && cfg.injection.aggregatorAddress === '') throw new ConfigError('--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
   if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');
   if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
   if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');

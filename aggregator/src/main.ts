@@ -25,6 +25,7 @@ import { authMiddleware } from './auth/middleware.js';
 import { INGEST_AUDIENCE, tokenStreamAuthenticator } from './ingest/token-auth.js';
 import { readFileSync } from 'node:fs';
 import { renderStatusPage } from './status-page.js';
+import { createMutateHandler } from './webhook/handler.js';
 
 /** `metrics-relay aggregator`: the composition root. Returns a stop function (also wired to SIGTERM). */
 export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
@@ -86,6 +87,8 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const api = express();
   api.disable('x-powered-by');
   mountProbes(api, notReady);
+  // NOTE: before authentication: the kube-apiserver calls webhooks without a client certificate.
+  api.post(['/mutate', '/mutate/:scope'], createMutateHandler(cfg.injection, logger, { reviews: metrics.webhookReviews }));
   if (authenticator) api.use(authMiddleware(authenticator, authorizer, logger.child({ component: 'auth' })));
   api.use(createApiRoutes({ provider, discovery, metrics, logger: logger.child({ component: 'api' }) }));
   api.use((req, res) => {
@@ -123,7 +126,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   const opsServer = createHttpServer(ops);
 
-  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
     : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);

@@ -29,7 +29,8 @@ export class TestReporter {
 
   constructor(target: string, metadata = new grpc.Metadata(), credentials = grpc.credentials.createInsecure()) {
     const { Client } = loadIngest();
-    const client = new Client(target, credentials) as unknown as { report(md: grpc.Metadata): grpc.ClientDuplexStream<WireReportRequest, WireAck>; close(): void };
+    // NOTE: one connection per reporter, as real sidecars (separate processes) have.
+    const client = new Client(target, credentials, { 'grpc.use_local_subchannel_pool': 1 }) as unknown as { report(md: grpc.Metadata): grpc.ClientDuplexStream<WireReportRequest, WireAck>; close(): void };
     this.stream = client.report(metadata);
     this.stream.on('data', (ack: WireAck) => {
       this.acks.push(ack);

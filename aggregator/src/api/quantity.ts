@@ -15,35 +15,32 @@ const SUFFIX: Record<number, string> = { [-9]: 'n', [-6]: 'u', [-3]: 'm', 0: '',
  */
 export function formatQuantity(value: number): string {
   if (!Number.isFinite(value)) throw new QuantityError(`${value} is not a finite number`);
-  const nanos = toNanos(value);
-  const negative = nanos < 0n;
-  let mantissa = negative ? -nanos : nanos;
-  if (mantissa === 0n) return '0';
-  if ((mantissa + 999_999n) / 1_000_000n > MAX_MILLI) throw new QuantityError(`|${value}| is beyond what the HPA can hold (at most 9223372036854775.807)`);
-  let exp = -9;
-  while (mantissa % 10n === 0n) {
-    mantissa /= 10n;
-    exp++;
+  if (Math.abs(value) >= 9e15 && exceedsHpa(value)) throw new QuantityError(`|${value}| is beyond what the HPA can hold (at most 9223372036854775.807)`);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(value));
+  if (!m) throw new QuantityError(`cannot represent ${value}`);
+  const [, sign, int, frac = '', e = '0'] = m;
+  // value = digits x 10^exp, exactly (String() is the shortest round-trip decimal form).
+  let digits = (int! + frac).replace(/^0+/, '');
+  let exp = Number(e) - frac.length;
+  if (digits === '') return '0';
+  if (exp < -9) {
+    // Below nano precision: cut, and round away from zero when anything non-zero was cut.
+    const keep = digits.length - (-9 - exp);
+    const cut = keep > 0 ? digits.slice(keep) : digits;
+    const kept = keep > 0 ? digits.slice(0, keep) : '0';
+    digits = /[1-9]/.test(cut) ? (BigInt(kept) + 1n).toString() : kept;
+    exp = -9;
   }
+  let end = digits.length;
+  while (end > 1 && digits.charCodeAt(end - 1) === 48) end--;
+  exp += digits.length - end;
+  digits = digits.slice(0, end);
   const r = ((exp % 3) + 3) % 3;
-  mantissa *= 10n ** BigInt(r);
-  exp -= r;
-  return `${negative ? '-' : ''}${mantissa}${SUFFIX[exp]}`;
+  return `${sign}${digits}${'00'.slice(0, r)}${SUFFIX[exp - r]}`;
 }
 
-/** Exact nanos of the shortest decimal form of v, rounded away from zero. */
-function toNanos(v: number): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(v));
-  if (!m) throw new QuantityError(`cannot represent ${v}`);
-  const [, sign, int, frac = '', e = '0'] = m;
-  let digits = BigInt(int! + frac);
-  // value = digits x 10^(exp10); nanos = digits x 10^(exp10 + 9)
-  const shift = Number(e) - frac.length + 9;
-  if (shift >= 0) digits *= 10n ** BigInt(shift);
-  else {
-    const div = 10n ** BigInt(-shift);
-    const q = digits / div;
-    digits = digits % div === 0n ? q : q + 1n;
-  }
-  return sign === '-' ? -digits : digits;
+/** Exact check of ceil(|v| x 1000) > 2^63-1 for values near the limit. */
+function exceedsHpa(v: number): boolean {
+  const abs = BigInt(Math.trunc(Math.abs(v)));
+  return abs * 1000n + (Number.isInteger(v) ? 0n : 1000n) > MAX_MILLI;
 }

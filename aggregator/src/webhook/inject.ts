@@ -4,18 +4,18 @@
  * mutates its input, never throws for any input shape.
  *
  * Registration (the chart owns it; wire-spec §6.1) — TWO entries of the MutatingWebhookConfiguration on the
- * same service path, told apart by a query parameter:
+ * service, told apart by their path (webhook paths may not carry a query):
  *
- * - `/mutate?scope=namespace`, namespaceSelector `metrics-relay.io/inject In [enabled]`: injects every pod
+ * - `/mutate/namespace`, namespaceSelector `metrics-relay.io/inject In [enabled]`: injects every pod
  *   unless it is annotated `metrics-relay.io/inject: "false"`.
- * - `/mutate?scope=pod`, namespaceSelector `metrics-relay.io/inject NotIn [enabled]`: injects only pods
+ * - `/mutate/pod`, namespaceSelector `metrics-relay.io/inject NotIn [enabled]`: injects only pods
  *   annotated `metrics-relay.io/inject: "true"`.
  *
  * Both also exclude the aggregator's own namespace and kube-system, use `failurePolicy: Ignore`,
  * `sideEffects: None` and `reinvocationPolicy: IfNeeded`.
  *
  * NOTE: two entries because an admission request does not carry the namespace's labels, so the handler cannot
- * tell "this namespace opted in" from the pod alone; the namespaceSelector can, and the scope parameter tells
+ * tell "this namespace opted in" from the pod alone; the namespaceSelector can, and the scope path segment tells
  * the handler which selector let the request through. The `NotIn [enabled]` selector keeps the two entries
  * disjoint (without it a pod would simply be seen twice; idempotency makes that harmless).
  * NOTE: objectSelector matches labels only, never annotations, so the pod-scope entry receives every pod
@@ -52,6 +52,11 @@ export interface InjectionConfig {
    * and no `--ca-file` (the sidecar uses its default trust store).
    */
   caConfigMap?: string;
+  /**
+   * The aggregator's CA (PEM), given to the sidecar as env RELAY_CA_PEM: no per-namespace ConfigMap needed.
+   * Used when caConfigMap is not set.
+   */
+  caPem?: string;
   resources: SidecarResources;
   /** Inject as a native sidecar (`initContainers` with `restartPolicy: Always`, Kubernetes ≥ 1.29) instead of into `containers`. */
   nativeSidecar: boolean;
@@ -271,6 +276,7 @@ function sidecarContainer(config: InjectionConfig, o: PodOptions, metricsPort: n
       fieldEnv('RELAY_POD_NAME', 'metadata.name'),
       fieldEnv('RELAY_POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('RELAY_POD_UID', 'metadata.uid'),
+      ...(!config.caConfigMap && config.caPem ? [{ name: 'RELAY_CA_PEM', value: config.caPem }] : []),
     ],
     ports: [{ ...(namePort ? { name: SIDECAR_PORT_NAME } : {}), containerPort: metricsPort, protocol: 'TCP' }],
     // NOTE: CPU and memory requests are required: HPA utilization metrics fail for pods with a container

@@ -86,6 +86,8 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
 
   const api = express();
   api.disable('x-powered-by');
+  // NOTE: no ETags: hashing every large list response costs more than it could ever save.
+  api.set('etag', false);
   mountProbes(api, notReady);
   // NOTE: before authentication: the kube-apiserver calls webhooks without a client certificate.
   api.post(['/mutate', '/mutate/:scope'], createMutateHandler(cfg.injection, logger, { reviews: metrics.webhookReviews }));
@@ -97,7 +99,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   // NOTE: request a client certificate but do not reject without one: only the front proxy presents one, and
   // the authenticator decides what a certificate is worth.
-  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key, requestCert: true, rejectUnauthorized: false }, api);
+  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key, requestCert: true, rejectUnauthorized: false, noDelay: true }, api);
   if (cfg.tlsCertFile && cfg.tlsKeyFile) {
     const [certFile, keyFile] = [cfg.tlsCertFile, cfg.tlsKeyFile];
     // cert-manager rotation: swap the serving certificate in place; open connections are not dropped.

@@ -11,15 +11,26 @@ describe('formatQuantity: canonical DecimalSI (wire-spec §3.2 table)', () => {
   ])('%d -> %s', (v, want) => expect(formatQuantity(v)).toBe(want));
 });
 
+// Each expectation below equals Go's resource.ParseQuantity(String(v)) re-serialised as DecimalSI (apimachinery v0.37.2).
 describe('formatQuantity: precision and limits', () => {
-  it('rounds to nano precision away from zero, never truncating to milli', () => {
-    expect(formatQuantity(1e-10)).toBe('1n');
-    expect(formatQuantity(1.5e-9)).toBe('2n');
-    expect(formatQuantity(-1e-12)).toBe('-1n');
-    expect(formatQuantity(5e-7)).toBe('500n');
-    expect(formatQuantity(0.1 + 0.2)).toBe('300000001n'); // 0.30000000000000004 rounds up at the 9th decimal
-    expect(formatQuantity(-0)).toBe('0');
-  });
+  it.each([
+    [1e-10, '1n'], // rounded up, away from zero
+    [1.5e-9, '2n'],
+    [-1e-12, '-1n'],
+    [5e-7, '500n'],
+    [1e-7, '100n'],
+    [1e-9, '1n'],
+    [5e-324, '1n'],
+    [-5e-324, '-1n'],
+    [-0, '0'],
+    [0.1 + 0.2, '300000001n'], // 0.30000000000000004 rounds up at the 9th decimal
+    [1e15, '1P'],
+    [-9.2e15, '-9200T'],
+    [1e12 + 0.001, '1000000000000001m'],
+    [1.7e-8, '17n'],
+    [2.5e-8, '25n'],
+    [1.234e-5, '12340n'],
+  ])('%d -> %s', (v, want) => expect(formatQuantity(v)).toBe(want));
 
   it('uses exact decimal arithmetic, not float multiplication', () => {
     expect(formatQuantity(1.005)).toBe('1005m');
@@ -27,7 +38,9 @@ describe('formatQuantity: precision and limits', () => {
   });
 
   it('accepts the largest value the HPA can hold and refuses beyond it', () => {
-    expect(formatQuantity(9223372036854774)).toBe('9223372036854774');
+    expect(formatQuantity(9223372036854774)).toBe('9223372036854774'); // largest double <= 9223372036854775.807
+    expect(formatQuantity(-9223372036854774)).toBe('-9223372036854774');
+    expect(() => formatQuantity(-9223372036854776)).toThrow(QuantityError);
     expect(() => formatQuantity(9223372036854776)).toThrow(QuantityError); // the next double up
     expect(() => formatQuantity(9.3e15)).toThrow(QuantityError);
     expect(() => formatQuantity(1e21)).toThrow('|1e+21| is beyond what the HPA can hold (at most 9223372036854775.807)');

@@ -124,7 +124,10 @@ function openapiRoute(seg: string[]): string {
 function selectorParam(query: URLSearchParams, name: string): Selector {
   const raw = query.get(name) ?? '';
   try {
-    return parseSelector(raw);
+    const sel = parseSelector(raw);
+    // The metric selector is echoed into every item as a LabelSelector, which cannot express > and <.
+    if (name === 'metricLabelSelector') sel.toLabelSelector();
+    return sel;
   } catch (err) {
     if (err instanceof SelectorError) throw badRequest(`invalid ${name} "${raw}": ${err.message}`);
     throw err;
@@ -132,8 +135,16 @@ function selectorParam(query: URLSearchParams, name: string): Selector {
 }
 
 /** metav1.Time: RFC 3339 in UTC, whole seconds. */
+let lastSecond = -1;
+let lastStamp = '';
 function timestamp(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const sec = Math.floor(ms / 1000);
+  // Most values of one answer share their scrape second: format each second once.
+  if (sec !== lastSecond) {
+    lastSecond = sec;
+    lastStamp = new Date(sec * 1000).toISOString().replace('.000Z', 'Z');
+  }
+  return lastStamp;
 }
 
 function quantity(v: { value: number; metric: string }, what: string): string {
@@ -147,16 +158,22 @@ function quantity(v: { value: number; metric: string }, what: string): string {
 
 /** MetricValueList in the shape of the request's version (wire-spec §2.4): v1beta1 metricName/selector/window, v1beta2 metric{}/windowSeconds. */
 function metricValueList(version: string, values: MetricValue[], metricSelector: Selector): string {
-  const selector = metricSelector.toLabelSelector();
-  const items = values.map((v) => {
-    const describedObject = v.object;
-    const value = quantity(v, `${v.object.kind} ${v.object.name}`);
+  // NOTE: written as a string, not objects + JSON.stringify: a 1000-pod answer then makes a fraction of the garbage.
+  const selector = JSON.stringify(metricSelector.toLabelSelector());
+  const parts: string[] = [];
+  for (const v of values) {
+    const o = v.object;
+    const described = `{"describedObject":{"kind":"${o.kind}","apiVersion":"${o.apiVersion}",${o.namespace === undefined ? '' : `"namespace":${JSON.stringify(o.namespace)},`}"name":${JSON.stringify(o.name)}},`;
+    const value = quantity(v, `${o.kind} ${o.name}`);
     const window = Math.round(v.windowMs / 1000);
-    return version === 'v1beta1'
-      ? { describedObject, metricName: v.metric, timestamp: timestamp(v.sampleMs), window, value, selector }
-      : { describedObject, metric: { name: v.metric, selector }, timestamp: timestamp(v.sampleMs), windowSeconds: window, value };
-  });
-  return JSON.stringify({ kind: 'MetricValueList', apiVersion: `${CUSTOM_GROUP}/${version}`, metadata: {}, items });
+    const metric = JSON.stringify(v.metric);
+    parts.push(
+      version === 'v1beta1'
+        ? `${described}"metricName":${metric},"timestamp":"${timestamp(v.sampleMs)}","window":${window},"value":"${value}","selector":${selector}}`
+        : `${described}"metric":{"name":${metric},"selector":${selector}},"timestamp":"${timestamp(v.sampleMs)}","windowSeconds":${window},"value":"${value}"}`,
+    );
+  }
+  return `{"kind":"MetricValueList","apiVersion":"${CUSTOM_GROUP}/${version}","metadata":{},"items":[${parts.join(',')}]}`;
 }
 
 function externalValueList(values: ExternalValue[]): string {

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import type { MemoryStore } from '../store/memory-store.js';
 import type { Freshness } from '../store/freshness.js';
 import { OBJECT_KINDS } from './provider.js';
@@ -33,6 +34,7 @@ export class Discovery {
   private readonly customBodies = new Map<string, string>();
   private externalKey = '\u0000';
   private externalBody = '';
+  private readonly gzipped = new Map<string, Buffer>();
 
   constructor(
     private readonly store: MemoryStore,
@@ -83,6 +85,20 @@ export class Discovery {
       this.customBodies.set(v, body);
     }
     return body;
+  }
+
+  /**
+   * The gzip form of a body this class returned, compressed once per distinct body. Go clients (the
+   * kube-aggregator, kubectl) always accept gzip, and a 1000-metric list shrinks from ~900 KB to ~30 KB.
+   */
+  gzip(body: string): Buffer {
+    let z = this.gzipped.get(body);
+    if (!z) {
+      z = gzipSync(body, { level: 6 });
+      if (this.gzipped.size >= 4) this.gzipped.delete(this.gzipped.keys().next().value!);
+      this.gzipped.set(body, z);
+    }
+    return z;
   }
 
   externalResourceList(): string {

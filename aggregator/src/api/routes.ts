@@ -35,8 +35,10 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
     if (!rawPath.startsWith('/apis') && !rawPath.startsWith('/openapi')) return next();
     const started = process.hrtime.bigint();
     let kind: PathKind = 'other';
-    const finish = (code: number, body: string): void => {
-      res.status(code).type('application/json').send(body);
+    const finish = (code: number, body: string | Buffer, gzip = false): void => {
+      res.status(code).type('application/json');
+      if (gzip) res.set({ 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' });
+      res.send(body);
       metrics.requestDuration.observe({ kind, code: String(code) }, Number(process.hrtime.bigint() - started) / 1e9);
     };
     try {
@@ -55,7 +57,8 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
       if (result.values) {
         for (const v of result.values) metrics.servedAge.observe(Math.max(0, now() - v.sampleMs) / 1000);
       }
-      finish(200, result.body);
+      if (result.kind === 'discovery' && result.body.length > 8192 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) finish(200, discovery.gzip(result.body), true);
+      else finish(200, result.body);
     } catch (err) {
       const apiErr = toApiError(err, logger);
       finish(apiErr.code, JSON.stringify(statusBody(apiErr)));

@@ -3,6 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { startRelay, eventually, type RelayProcess } from '../helpers/processes.js';
 import { TestReporter } from '../helpers/ingest-client.js';
 import { get } from '../helpers/http.js';
+import https from 'node:https';
+import { gunzipSync } from 'node:zlib';
 
 // The real aggregator process, fed over real gRPC, queried over real HTTPS.
 
@@ -65,6 +67,24 @@ describe('discovery', () => {
       expect(res.json.resources).toContainEqual({ name: 'namespaces/http_requests', singularName: '', namespaced: false, kind: 'MetricValueList', verbs: ['get'] });
       expect(res.json.resources).toContainEqual({ name: 'pods/http_requests', singularName: '', namespaced: true, kind: 'MetricValueList', verbs: ['get'] });
     }
+  });
+
+  it('sends large discovery documents gzipped to clients that accept gzip (as Go clients do)', async () => {
+    const r = reporter().hello({ namespace: 'many', name: 'p1' });
+    await r.snapshot(Array.from({ length: 40 }, (_, i) => ({ name: `cm_many_${i}`, value: i })));
+    const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      https.get(`${api}${CM}/v1beta2`, { rejectUnauthorized: false, headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    expect(raw.headers['content-encoding']).toBe('gzip');
+    expect(raw.headers['content-type']).toMatch(/^application\/json/);
+    const plain = await get(`${api}${CM}/v1beta2`);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(JSON.parse(gunzipSync(raw.body).toString())).toEqual(plain.json);
+    r.goodbye();
   });
 
   it('lists external metric names lower-cased', async () => {

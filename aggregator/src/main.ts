@@ -44,7 +44,10 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const kc = cfg.standalone ? undefined : loadKubeConfig(cfg.kubeconfig);
   if (!kc) {
     objects = standaloneSelectors(store, parseSelector);
-    logger.warn({ bindAddress: cfg.bindAddress, authentication: Boolean(cfg.requestHeader || cfg.clientCaFile) }, 'standalone mode: no Kubernetes API; listening on loopback only');
+    const loopback = cfg.bindAddress === '127.0.0.1' || cfg.bindAddress === '::1';
+    logger.warn({ bindAddress: cfg.bindAddress, authentication: Boolean(cfg.requestHeader || cfg.clientCaFile) }, loopback
+      ? 'standalone mode: no Kubernetes API; listening on loopback only'
+      : `standalone mode: no Kubernetes API, and listening on ${cfg.bindAddress} as --bind-address asked: anyone who can reach it can report and read values`);
   } else {
     kube = createKubeObjects(kc, { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
     objects = kube;

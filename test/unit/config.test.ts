@@ -14,8 +14,10 @@ describe('aggregator configuration', () => {
     expect(loadAggregatorConfig(['--api-port', '7001'], { RELAY_API_PORT: '7000' }).apiPort).toBe(7001);
   });
 
-  it('--standalone binds loopback only', () => {
-    expect(loadAggregatorConfig(['--standalone', '--bind-address', '0.0.0.0'], {}).bindAddress).toBe('127.0.0.1');
+  it('--standalone binds loopback unless --bind-address says otherwise', () => {
+    expect(loadAggregatorConfig(['--standalone'], {}).bindAddress).toBe('127.0.0.1');
+    expect(loadAggregatorConfig([], {}).bindAddress).toBe('0.0.0.0');
+    expect(loadAggregatorConfig(['--standalone', '--bind-address', '0.0.0.0'], {}).bindAddress).toBe('0.0.0.0');
   });
 
   it.each<[string[], string, Record<string, string>?]>([

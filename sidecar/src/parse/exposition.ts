@@ -134,7 +134,7 @@ class Parser {
     return this.families.filter((f) => f.samples.length > 0);
   }
 
-  private err(reason: string): ParseError {
+  err(reason: string): ParseError {
     return new ParseError(this.line, reason);
   }
 

@@ -54,14 +54,14 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
       throw err;
     }
   };
-  // NOTE: opens when every scrape in the last `breakerFailures` intervals failed (opossum counts a rolling window).
-  const windowMs = cfg.intervalMs * cfg.breakerFailures + Math.floor(cfg.intervalMs / 2);
+  // NOTE: opens when every scrape of the last `breakerFailures` intervals failed: opossum keeps a rolling
+  // window of one bucket per interval and opens above a 99% error rate once it has that many scrapes.
   const breaker = new CircuitBreaker(scrapeAndParse, {
     timeout: false,
-    errorThresholdPercentage: 100,
+    errorThresholdPercentage: 99,
     volumeThreshold: cfg.breakerFailures,
-    rollingCountTimeout: windowMs,
-    rollingCountBuckets: 1,
+    rollingCountTimeout: cfg.intervalMs * cfg.breakerFailures,
+    rollingCountBuckets: cfg.breakerFailures,
     resetTimeout: Math.max(cfg.intervalMs * 3, 3000),
   });
   const breakerState = (v: number, what: string) => () => {

@@ -328,7 +328,7 @@ class Parser {
     }
     const fam = this.familyFor(name);
     this.currentHasSamples = true;
-    if (fam === null) return; // not selected: skip the rest of the line
+    if (fam === null) return this.skipSample(i, end, name, labels !== undefined); // not selected
     if (!labels) {
       labels = {};
       let j = i;
@@ -376,6 +376,31 @@ class Parser {
   }
 
   /** Text 0.0.4: le and quantile must be floats, histogram counts not negative (as expfmt checks). */
+  /**
+   * The rest of a sample line of an unselected family: checked for shape only (a balanced label set, then a
+   * value), without building labels, so garbage still fails the scrape while skipping stays cheap.
+   */
+  private skipSample(i: number, end: number, name: string, labelsDone: boolean): void {
+    const s = this.s;
+    if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
+    if (!labelsDone && i < end && s.charCodeAt(i) === LBRACE) {
+      i++;
+      while (i < end && s.charCodeAt(i) !== RBRACE) {
+        if (s.charCodeAt(i) === QUOTE) {
+          i++;
+          while (i < end && s.charCodeAt(i) !== QUOTE) i += s.charCodeAt(i) === BACKSLASH ? 2 : 1;
+        }
+        i++;
+      }
+      if (i >= end) throw this.err(`unterminated label set of ${name}`);
+      i++;
+    }
+    while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
+    let j = i;
+    while (j < end && s.charCodeAt(j) !== SPACE && s.charCodeAt(j) !== TAB) j++;
+    if (parseValue(s.slice(i, j), this.om) === undefined) throw this.err(`invalid value ${JSON.stringify(s.slice(i, j))} for ${name}`);
+  }
+
   private checkTextValue(fam: Family, name: string, sample: Sample): void {
     const t = fam.type;
     const float = (v: string | undefined) => v !== undefined && parseValue(v, false) !== undefined;

@@ -322,6 +322,11 @@ class Parser {
       name = r.name;
       i = r.end;
     } else {
+      // Fast path: another line of the current, unselected family is skipped without even slicing its name.
+      if (this.current === null) {
+        const k = this.sameFamilyEnd(start, end);
+        if (k >= 0) return this.skipSample(k, end, this.currentName, false);
+      }
       if (!isNameStart(s.charCodeAt(i))) throw this.err(`invalid metric name at ${JSON.stringify(s.slice(i, Math.min(end, i + 20)))}`);
       while (i < end && isNameChar(s.charCodeAt(i))) i++;
       name = s.slice(start, i);
@@ -376,6 +381,22 @@ class Parser {
   }
 
   /** Text 0.0.4: le and quantile must be floats, histogram counts not negative (as expfmt checks). */
+  /** If the line at start names the current family (or one of its typed suffixes), the index after the name; else -1. */
+  private sameFamilyEnd(start: number, end: number): number {
+    const s = this.s;
+    const base = this.currentName;
+    if (!s.startsWith(base, start)) return -1;
+    let k = start + base.length;
+    if (k < end && isNameChar(s.charCodeAt(k))) {
+      const suffixes = (this.om ? SUFFIXES : TEXT_SUFFIXES)[this.currentType];
+      const suffix = suffixes?.find((x) => s.startsWith(x, k));
+      if (!suffix) return -1;
+      k += suffix.length;
+      if (k < end && isNameChar(s.charCodeAt(k))) return -1;
+    }
+    return k;
+  }
+
   /**
    * The rest of a sample line of an unselected family: checked for shape only (a balanced label set, then a
    * value), without building labels, so garbage still fails the scrape while skipping stays cheap.
@@ -384,21 +405,32 @@ class Parser {
     const s = this.s;
     if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
     if (!labelsDone && i < end && s.charCodeAt(i) === LBRACE) {
+      // Jump from quote to quote with indexOf (native), so a `}` inside a value does not end the set.
       i++;
-      while (i < end && s.charCodeAt(i) !== RBRACE) {
-        if (s.charCodeAt(i) === QUOTE) {
-          i++;
-          while (i < end && s.charCodeAt(i) !== QUOTE) i += s.charCodeAt(i) === BACKSLASH ? 2 : 1;
+      for (;;) {
+        const close = s.indexOf('}', i);
+        const quote = s.indexOf('"', i);
+        if (close < 0 || close >= end) throw this.err(`unterminated label set of ${name}`);
+        if (quote < 0 || quote > close) {
+          i = close + 1;
+          break;
         }
-        i++;
+        let q = quote + 1;
+        for (;;) {
+          q = s.indexOf('"', q);
+          if (q < 0 || q >= end) throw this.err(`unterminated label set of ${name}`);
+          let backslashes = 0;
+          while (s.charCodeAt(q - 1 - backslashes) === BACKSLASH) backslashes++;
+          if (backslashes % 2 === 0) break;
+          q++;
+        }
+        i = q + 1;
       }
-      if (i >= end) throw this.err(`unterminated label set of ${name}`);
-      i++;
     }
     while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
     let j = i;
     while (j < end && s.charCodeAt(j) !== SPACE && s.charCodeAt(j) !== TAB) j++;
-    if (parseValue(s.slice(i, j), this.om) === undefined) throw this.err(`invalid value ${JSON.stringify(s.slice(i, j))} for ${name}`);
+    if (!isDecimalAt(s, i, j) && parseValue(s.slice(i, j), this.om) === undefined) throw this.err(`invalid value ${JSON.stringify(s.slice(i, j))} for ${name}`);
   }
 
   private checkTextValue(fam: Family, name: string, sample: Sample): void {
@@ -538,20 +570,32 @@ class Parser {
 
 /** Values: Go ParseFloat syntax minus hex/underscores; NaN, ±Inf. */
 function parseValue(t: string, om: boolean): number | undefined {
-  if (t === '') return undefined;
+  if (isDecimalAt(t, 0, t.length)) return Number(t);
   if (t === '+Inf' || t === 'Inf' || (!om && (t === '+inf' || t === 'inf'))) return Infinity;
   if (t === '-Inf' || (!om && t === '-inf')) return -Infinity;
-  const c = t.charCodeAt(0);
-  if ((c >= 48 && c <= 57) || ((c === 45 || c === 43 || c === 46) && t.length > 1)) {
-    if (!DECIMAL.test(t)) return undefined;
-    return Number(t);
-  }
   if (t === 'NaN') return Number.NaN;
-  if (t === '+Inf' || t === 'Inf' || (!om && (t === '+inf' || t === 'inf'))) return Infinity;
-  if (t === '-Inf' || (!om && t === '-inf')) return -Infinity;
   return undefined;
 }
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Whether s[i..j) is a decimal float: [+-] (digits [. digits] | . digits) [e [+-] digits]. No regex, no slice. */
+function isDecimalAt(s: string, i: number, j: number): boolean {
+  if (i < j && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
+  let digits = 0;
+  while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, digits++);
+  if (i < j && s.charCodeAt(i) === 46) {
+    i++;
+    while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, digits++);
+  }
+  if (digits === 0) return false;
+  if (i < j && (s.charCodeAt(i) === 101 || s.charCodeAt(i) === 69)) {
+    i++;
+    if (i < j && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
+    let exp = 0;
+    while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, exp++);
+    if (exp === 0) return false;
+  }
+  return i === j;
+}
 
 function parseTextTimestamp(t: string): number | undefined {
   return /^-?\d+$/.test(t) ? Number(t) : undefined;

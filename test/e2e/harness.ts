@@ -1,0 +1,210 @@
+// What the e2e suite adds around the real control plane: kubectl, a Service-like TCP balancer in front of the
+// aggregator replicas, and a "kubelet" that runs each pod as local processes (example app + sidecar).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import { NODE, CLI, ROOT } from '../helpers/processes.js';
+
+const run = promisify(execFile);
+
+/** kubectl against the control plane; resolves with stdout, rejects with stderr in the message. */
+export async function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  if (input === undefined) {
+    try {
+      return (await run('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 << 20 })).stdout;
+    } catch (err) {
+      throw new Error(`kubectl ${args.join(' ')}: ${(err as { stderr?: string }).stderr ?? String(err)}`);
+    }
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let errText = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (errText += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${errText}`))));
+    child.stdin.end(input);
+  });
+}
+
+export async function kubectlJson<T = any>(kubeconfig: string, args: string[]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json'])) as T;
+}
+
+/**
+ * A TCP balancer on 127.0.0.1 standing in for a Service in front of the aggregator replicas: each connection
+ * goes to the next backend that accepts it, so a dead replica is skipped like an endpoint that is not ready.
+ */
+export class TcpBalancer {
+  private server!: Server;
+  private next = 0;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(readonly backends: () => number[]) {}
+
+  async start(port = 0): Promise<number> {
+    this.server = createServer((client) => this.forward(client, 0));
+    await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', r));
+    this.port = (this.server.address() as { port: number }).port;
+    return this.port;
+  }
+
+  private forward(client: Socket, tried: number): void {
+    const backends = this.backends();
+    if (tried >= backends.length) return void client.destroy();
+    const port = backends[this.next++ % backends.length]!;
+    const upstream = connect(port, '127.0.0.1');
+    const track = (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    };
+    upstream.once('connect', () => {
+      track(client);
+      track(upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    upstream.once('error', () => {
+      if (!upstream.remoteAddress) this.forward(client, tried + 1);
+    });
+  }
+
+  /** Cuts every proxied connection (as when a replica's endpoint goes away). */
+  dropConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    this.dropConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+export interface LocalPod {
+  name: string;
+  uid: string;
+  app: ChildProcess;
+  appPort: number;
+  sidecar: ChildProcess | undefined;
+}
+
+/** Waits for a child to print its {"msg":"ports"} line. */
+export function portsOf(child: ChildProcess, timeoutMs = 15_000): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no ports line within ${timeoutMs}ms: ${buf.slice(-2000)}`)), timeoutMs);
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const line = buf.split('\n').find((l) => l.includes('"msg":"ports"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as Record<string, number>);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing ports: ${buf.slice(-2000)}`)));
+  });
+}
+
+export interface KubeletOptions {
+  kubeconfig: string;
+  namespace: string;
+  /** Label selector of the pods to run (e.g. app=web). */
+  selector: string;
+  /** Sidecar flags besides the pod identity and target. */
+  sidecarArgs: (pod: { name: string; uid: string }) => Promise<string[]>;
+  log?: (line: string) => void;
+}
+
+/**
+ * Plays kubelet for the pods of one workload: each new pod is marked Running and Ready through the status
+ * subresource and gets an example app and a sidecar as local processes; a deleted pod's processes get SIGTERM.
+ */
+export class LocalKubelet {
+  readonly pods = new Map<string, LocalPod>();
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  /** Pods whose sidecar the test stopped on purpose (not restarted). */
+  readonly withoutSidecar = new Set<string>();
+
+  constructor(private readonly opts: KubeletOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sync(), 500);
+  }
+
+  async sync(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const list = await kubectlJson<{ items: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status?: { phase?: string } }[] }>(this.opts.kubeconfig, ['get', 'pods', '-n', this.opts.namespace, '-l', this.opts.selector]);
+      const live = new Set<string>();
+      for (const p of list.items) {
+        if (p.metadata.deletionTimestamp) continue;
+        live.add(p.metadata.name);
+        if (!this.pods.has(p.metadata.name)) await this.runPod(p.metadata.name, p.metadata.uid);
+        if (p.status?.phase !== 'Running') await this.markReady(p.metadata.name);
+      }
+      for (const [name, pod] of this.pods) {
+        if (!live.has(name)) {
+          this.pods.delete(name);
+          pod.sidecar?.kill('SIGTERM');
+          pod.app.kill('SIGTERM');
+          this.opts.log?.(`pod ${name} gone: processes stopped`);
+        }
+      }
+    } catch (err) {
+      this.opts.log?.(`kubelet sync failed: ${String(err)}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async markReady(name: string): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
+    const status = { phase: 'Running', startTime: now, podIP: '127.0.0.1', conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(cond) };
+    await kubectl(this.opts.kubeconfig, ['patch', 'pod', name, '-n', this.opts.namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+  }
+
+  private async runPod(name: string, uid: string): Promise<void> {
+    const app = spawn(NODE, [`${ROOT}dist/examples/app.js`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ports = await portsOf(app);
+    const appPort = ports['port'] ?? ports['app']!;
+    const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined };
+    this.pods.set(name, pod);
+    this.startSidecar(pod, await this.opts.sidecarArgs({ name, uid }));
+    this.opts.log?.(`pod ${name} running: app on ${appPort}`);
+  }
+
+  startSidecar(pod: LocalPod, args: string[]): void {
+    pod.sidecar = spawn(NODE, [CLI, 'sidecar', '--target', `http://127.0.0.1:${pod.appPort}/metrics`, '--pod-name', pod.name, '--pod-namespace', this.opts.namespace, '--pod-uid', pod.uid, '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    pod.sidecar.stdout!.resume();
+    pod.sidecar.stderr!.on('data', (c: Buffer) => this.opts.log?.(`sidecar ${pod.name}: ${c.toString().trim().slice(0, 300)}`));
+  }
+
+  /** Sets the example app's connection count (cm_connection_count) of one pod. */
+  async setConnections(name: string, n: number): Promise<void> {
+    const pod = this.pods.get(name);
+    if (!pod) throw new Error(`no local pod ${name}`);
+    const res = await fetch(`http://127.0.0.1:${pod.appPort}/set?connections=${n}`);
+    if (!res.ok) throw new Error(`set connections on ${name}: HTTP ${res.status}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const exits: Promise<unknown>[] = [];
+    for (const pod of this.pods.values()) {
+      for (const c of [pod.sidecar, pod.app]) {
+        if (c && c.exitCode === null && c.signalCode === null) {
+          exits.push(new Promise((r) => c.once('exit', r)));
+          c.kill('SIGTERM');
+        }
+      }
+    }
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))]);
+    for (const pod of this.pods.values()) for (const c of [pod.sidecar, pod.app]) if (c && c.exitCode === null) c.kill('SIGKILL');
+    this.pods.clear();
+  }
+}

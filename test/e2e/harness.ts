@@ -50,7 +50,11 @@ export class TcpBalancer {
     return this.port;
   }
 
+  /** While paused, connections are refused (as when no endpoint is ready). */
+  paused = false;
+
   private forward(client: Socket, tried: number): void {
+    if (this.paused) return void client.destroy();
     const backends = this.backends();
     if (tried >= backends.length) return void client.destroy();
     const port = backends[this.next++ % backends.length]!;
@@ -112,8 +116,8 @@ export interface KubeletOptions {
   namespace: string;
   /** Label selector of the pods to run (e.g. app=web). */
   selector: string;
-  /** Sidecar flags besides the pod identity and target. */
-  sidecarArgs: (pod: { name: string; uid: string }) => Promise<string[]>;
+  /** Sidecar flags besides the pod identity and target; undefined: pods only get Running/Ready, no processes. */
+  sidecarArgs?: (pod: { name: string; uid: string }) => Promise<string[]>;
   log?: (line: string) => void;
 }
 
@@ -138,12 +142,12 @@ export class LocalKubelet {
     if (this.busy) return;
     this.busy = true;
     try {
-      const list = await kubectlJson<{ items: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status?: { phase?: string } }[] }>(this.opts.kubeconfig, ['get', 'pods', '-n', this.opts.namespace, '-l', this.opts.selector]);
+      const list = await kubectlJson<{ items: { metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string } }[] }>(this.opts.kubeconfig, ['get', 'pods', '-n', this.opts.namespace, '-l', this.opts.selector]);
       const live = new Set<string>();
       for (const p of list.items) {
         if (p.metadata.deletionTimestamp) continue;
         live.add(p.metadata.name);
-        if (!this.pods.has(p.metadata.name)) await this.runPod(p.metadata.name, p.metadata.uid);
+        if (!this.pods.has(p.metadata.name) && this.opts.sidecarArgs) await this.runPod(p.metadata.name, p.metadata.uid, p.metadata.labels ?? {}, this.opts.sidecarArgs);
         if (p.status?.phase !== 'Running') await this.markReady(p.metadata.name);
       }
       for (const [name, pod] of this.pods) {
@@ -168,13 +172,15 @@ export class LocalKubelet {
     await kubectl(this.opts.kubeconfig, ['patch', 'pod', name, '-n', this.opts.namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
   }
 
-  private async runPod(name: string, uid: string): Promise<void> {
+  private async runPod(name: string, uid: string, labels: Record<string, string>, sidecarArgs: (pod: { name: string; uid: string }) => Promise<string[]>): Promise<void> {
     const app = spawn(NODE, [`${ROOT}dist/examples/app.js`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const ports = await portsOf(app);
     const appPort = ports['port'] ?? ports['app']!;
     const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined };
     this.pods.set(name, pod);
-    this.startSidecar(pod, await this.opts.sidecarArgs({ name, uid }));
+    // The pod's labels, as the downward API volume would give them.
+    const podLabels = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    this.startSidecar(pod, [...(podLabels ? ['--pod-labels', podLabels] : []), ...(await sidecarArgs({ name, uid }))]);
     this.opts.log?.(`pod ${name} running: app on ${appPort}`);
   }
 
@@ -184,12 +190,17 @@ export class LocalKubelet {
     pod.sidecar.stderr!.on('data', (c: Buffer) => this.opts.log?.(`sidecar ${pod.name}: ${c.toString().trim().slice(0, 300)}`));
   }
 
-  /** Sets the example app's connection count (cm_connection_count) of one pod. */
-  async setConnections(name: string, n: number): Promise<void> {
+  /** Calls the example app of one pod, e.g. `set?connections=5` or `set?queue=8`. */
+  async app(name: string, query: string): Promise<void> {
     const pod = this.pods.get(name);
     if (!pod) throw new Error(`no local pod ${name}`);
-    const res = await fetch(`http://127.0.0.1:${pod.appPort}/set?connections=${n}`);
-    if (!res.ok) throw new Error(`set connections on ${name}: HTTP ${res.status}`);
+    const res = await fetch(`http://127.0.0.1:${pod.appPort}/${query}`);
+    if (!res.ok) throw new Error(`${query} on ${name}: HTTP ${res.status}`);
+  }
+
+  /** Names of the pods running locally, sorted. */
+  names(): string[] {
+    return [...this.pods.keys()].sort();
   }
 
   async stop(): Promise<void> {

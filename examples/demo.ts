@@ -87,7 +87,8 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
     'Try, while it runs:',
     `  curl -sk 'https://127.0.0.1:${api}${podsPath}'`,
     `  curl -sk 'https://127.0.0.1:${api}${servicePath}'`,
-    `  kubectl --server https://127.0.0.1:${api} --insecure-skip-tls-verify get --raw '/apis/custom.metrics.k8s.io/v1beta2'`,
+    // NOTE: a token, though the standalone aggregator ignores it: without credentials kubectl prompts for a user.
+    `  kubectl --server https://127.0.0.1:${api} --insecure-skip-tls-verify --token demo get --raw '/apis/custom.metrics.k8s.io/v1beta2'`,
     `  curl -s 'http://127.0.0.1:${DEMO_PORTS.apps[0]}/connection'      # one more connection on web-1`,
     `  open http://127.0.0.1:${DEMO_PORTS.aggregators[0]!.metrics}/ for the aggregator status page; Ctrl-C stops everything`,
   ];

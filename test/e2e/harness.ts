@@ -138,8 +138,10 @@ export class LocalKubelet {
     this.timer = setInterval(() => void this.sync(), 500);
   }
 
+  private stopped = false;
+
   async sync(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.stopped) return;
     this.busy = true;
     try {
       const list = await kubectlJson<{ items: { metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string } }[] }>(this.opts.kubeconfig, ['get', 'pods', '-n', this.opts.namespace, '-l', this.opts.selector]);
@@ -177,10 +179,13 @@ export class LocalKubelet {
     const ports = await portsOf(app);
     const appPort = ports['port'] ?? ports['app']!;
     const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined };
+    if (this.stopped) return void app.kill('SIGKILL'); // stop() ran while this pod was starting
     this.pods.set(name, pod);
     // The pod's labels, as the downward API volume would give them.
     const podLabels = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    this.startSidecar(pod, [...(podLabels ? ['--pod-labels', podLabels] : []), ...(await sidecarArgs({ name, uid }))]);
+    const args = await sidecarArgs({ name, uid });
+    if (this.stopped) return void app.kill('SIGKILL');
+    this.startSidecar(pod, [...(podLabels ? ['--pod-labels', podLabels] : []), ...args]);
     this.opts.log?.(`pod ${name} running: app on ${appPort}`);
   }
 
@@ -204,7 +209,10 @@ export class LocalKubelet {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    // Let a sync that is under way finish, so no pod it starts escapes.
+    for (let i = 0; i < 100 && this.busy; i++) await new Promise((r) => setTimeout(r, 50));
     const exits: Promise<unknown>[] = [];
     for (const pod of this.pods.values()) {
       for (const c of [pod.sidecar, pod.app]) {

@@ -320,6 +320,11 @@ describe('6. Staleness: no scale-down on invented zeros', () => {
     // NOTE: not exactly the target: at a usage ratio of exactly 1.0 the HPA treats missing pods as 0 (its
     // scale-up branch) and scales down anyway, an upstream quirk of replica_calculator.go.
     for (const p of pods.names()) await pods.app(p, 'set?connections=4');
+    // The HPA must not start from the apps' initial zeros (that alone would scale down): wait for the values.
+    await until('4 on every pod', async () => {
+      const v = JSON.parse(await kubectl(kc, ['get', '--raw', `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/pods/*/cm_connection_count?labelSelector=app%3Dweb`])) as { items: { value: string }[] };
+      return v.items.length === 3 && v.items.every((i) => i.value === '4') ? true : undefined;
+    });
     await kubectl(kc, ['apply', '-f', '-'], hpa(ns, 'web', { type: 'Pods', pods: { metric: { name: 'cm_connection_count' }, target: { type: 'AverageValue', averageValue: '5' } } }));
     await until('the HPA sees 4 per pod', async () => ((await hpaStatus(ns, 'web')).currentMetrics?.[0]?.pods?.current?.averageValue === '4' ? true : undefined));
     // Two sidecars die without a goodbye: their last values age out (15s) and are then omitted.

@@ -1,0 +1,659 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { loadAggregatorConfig } from '../../aggregator/src/config.js';
+import { compileRules } from '../../aggregator/src/rules.js';
+import { ROOT } from '../helpers/processes.js';
+
+// The Helm chart, rendered by a real helm: lint, `helm template` for each mode, the objects' contents, schema
+// errors for bad values, and the kept-certificate logic (lookup) against a tiny fake API server. The e2e suite
+// (test/e2e/chart.test.ts) additionally has a real kube-apiserver validate and install the chart.
+
+const run = promisify(execFile);
+const CHART = join(ROOT, 'charts/metrics-relay');
+const NS = 'metrics-relay';
+
+// helm comes from the harness build (test/e2e/k8s/build.sh: built from the Go module proxy, cached).
+const BUILD = fileURLToPath(new URL('./k8s/build.sh', import.meta.url));
+let helmPath: string | undefined;
+function helmBin(): string {
+  helmPath ??= join(execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000 }).trim().split('\n').pop()!, 'helm');
+  return helmPath;
+}
+
+// ---- rendering and reading the output --------------------------------------------------------------------------
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Rendered {
+  raw: string;
+  objs: Obj[];
+  /** Every object of a kind. */
+  all(kind: string): Obj[];
+  /** The one object of that kind (and name); fails when there is not exactly one. */
+  one(kind: string, name?: string): Obj;
+}
+
+/**
+ * Splits helm's output at its document markers and parses each document with @kubernetes/client-node's YAML
+ * loader (js-yaml), so assertions run on real objects rather than on text.
+ */
+function parse(raw: string): Rendered {
+  const objs: Obj[] = [];
+  for (const doc of raw.split(/^---[ \t]*$/m)) {
+    if (doc.split('\n').every((l) => l.trim() === '' || l.trim().startsWith('#'))) continue;
+    const loaded = loadAllYaml(doc) as Obj[];
+    expect(loaded, doc).toHaveLength(1);
+    objs.push(JSON.parse(JSON.stringify(loaded[0])) as Obj);
+  }
+  const all = (kind: string): Obj[] => objs.filter((o) => o['kind'] === kind);
+  const one = (kind: string, name?: string): Obj => {
+    const m = all(kind).filter((o) => name === undefined || o['metadata']['name'] === name);
+    expect(m.map((o) => o['metadata']['name']), `exactly one ${kind}${name ? ` ${name}` : ''}`).toHaveLength(1);
+    return m[0]!;
+  };
+  return { raw, objs, all, one };
+}
+
+async function helm(args: string[], env?: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
+  return run(helmBin(), args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+}
+
+async function template(sets: string[] = [], opts: { release?: string; namespace?: string; extra?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Rendered> {
+  const args = ['template', opts.release ?? 'metrics-relay', CHART, '--namespace', opts.namespace ?? NS, ...sets.flatMap((s) => ['--set', s]), ...(opts.extra ?? [])];
+  return parse((await helm(args, opts.env)).stdout);
+}
+
+/** The stderr of a render that must fail. */
+async function templateError(...sets: string[]): Promise<string> {
+  return helm(['template', 'metrics-relay', CHART, '--namespace', NS, ...sets.flatMap((s) => ['--set', s])]).then(
+    (r) => {
+      throw new Error(`expected the render to fail for ${sets.join(' ')}; it rendered ${r.stdout.length} bytes`);
+    },
+    (e: { stderr?: string }) => {
+      if (typeof e.stderr !== 'string') throw e;
+      return e.stderr;
+    },
+  );
+}
+
+const OUT_OF_CLUSTER = ['outOfCluster.enabled=true', 'outOfCluster.address=127.0.0.1', 'outOfCluster.apiPort=7443', 'outOfCluster.caBundle=Zm9vCg=='];
+const b64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
+const container = (r: Rendered): Obj => r.one('Deployment')['spec']['template']['spec']['containers'][0];
+const env = (c: Obj, name: string): Obj | undefined => (c['env'] as Obj[] | undefined)?.find((e) => e['name'] === name);
+
+// ---------------------------------------------------------------------------------------------------------------
+
+it('finds a helm binary ($HELM, ~/.cache/metrics-relay/k8s-*/bin/helm or PATH)', async () => {
+  const { stdout } = await helm(['version', '--short']);
+  expect(stdout).toMatch(/^v\d+\.\d+\.\d+/);
+});
+
+describe('helm lint', () => {
+  for (const [what, sets] of [
+    ['defaults', []],
+    ['externalMetrics.enabled', ['externalMetrics.enabled=true']],
+    ['certManager.enabled', ['certManager.enabled=true']],
+    ['outOfCluster.enabled', OUT_OF_CLUSTER],
+  ] as const) {
+    it(`passes with ${what} (--strict)`, async () => {
+      const { stdout } = await helm(['lint', '--strict', CHART, ...sets.flatMap((s) => ['--set', s])]);
+      expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    });
+  }
+});
+
+describe('defaults', () => {
+  let r: Rendered;
+  beforeAll(async () => {
+    r = await template();
+  });
+
+  it('renders the aggregator, its Services, RBAC, TLS Secret, two custom-metrics APIServices, the webhook and a test Pod', () => {
+    const kinds = r.objs.map((o) => `${o['kind']}/${o['metadata']['name']}`).sort();
+    expect(kinds).toEqual([
+      'APIService/v1beta1.custom.metrics.k8s.io',
+      'APIService/v1beta2.custom.metrics.k8s.io',
+      'ClusterRole/metrics-relay-metrics-reader',
+      'ClusterRole/metrics-relay-object-reader',
+      'ClusterRoleBinding/metrics-relay-hpa-metrics-reader',
+      'ClusterRoleBinding/metrics-relay-object-reader',
+      'ClusterRoleBinding/metrics-relay:system:auth-delegator',
+      'ConfigMap/metrics-relay-rules',
+      'Deployment/metrics-relay',
+      'MutatingWebhookConfiguration/metrics-relay-injector',
+      'Pod/metrics-relay-test-api',
+      'PodDisruptionBudget/metrics-relay',
+      'RoleBinding/metrics-relay-auth-reader',
+      'Secret/metrics-relay-tls',
+      'Service/metrics-relay',
+      'Service/metrics-relay-ingest',
+      'ServiceAccount/metrics-relay',
+    ]);
+  });
+
+  it('labels every object with the standard labels', () => {
+    for (const o of r.objs) {
+      expect(o['metadata']['labels'], `${o['kind']}/${o['metadata']['name']}`).toMatchObject({
+        'helm.sh/chart': 'metrics-relay-0.1.0',
+        'app.kubernetes.io/name': 'metrics-relay',
+        'app.kubernetes.io/instance': 'metrics-relay',
+        'app.kubernetes.io/version': '0.1.0',
+        'app.kubernetes.io/managed-by': 'Helm',
+      });
+    }
+  });
+
+  it('registers v1beta2 (preferred) and v1beta1 with the CA in caBundle, never insecureSkipTLSVerify, and no external metrics', () => {
+    expect(r.raw).not.toContain('insecureSkipTLSVerify');
+    const ca = r.one('Secret')['data']['ca.crt'] as string;
+    const specs = Object.fromEntries(r.all('APIService').map((a) => [a['metadata']['name'], a['spec']]));
+    expect(specs).toEqual({
+      'v1beta2.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta2', groupPriorityMinimum: 100, versionPriority: 200, service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
+      'v1beta1.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
+    });
+    expect(r.raw).not.toContain('external.metrics.k8s.io/v1beta1');
+  });
+
+  it('exposes the APIServices\' port 443 on the Service, named like the container port its endpoints get', () => {
+    const svc = r.one('Service', 'metrics-relay');
+    expect(svc['spec']['type']).toBe('ClusterIP');
+    expect(svc['spec']['ports']).toEqual([{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+    expect(svc['spec']['selector']).toEqual(r.one('Deployment')['spec']['selector']['matchLabels']);
+    expect(container(r)['ports']).toContainEqual({ name: 'https', containerPort: 6443, protocol: 'TCP' });
+    const headless = r.one('Service', 'metrics-relay-ingest');
+    expect(headless['spec']).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true, ports: [{ name: 'grpc', port: 9443, targetPort: 'grpc', protocol: 'TCP' }] });
+    expect(container(r)['ports']).toContainEqual({ name: 'grpc', containerPort: 9443, protocol: 'TCP' });
+  });
+
+  it('generates a CA and a serving certificate signed by it for every name of both Services', () => {
+    const data = r.one('Secret')['data'] as Record<string, string>;
+    expect(r.one('Secret')['type']).toBe('kubernetes.io/tls');
+    const ca = new X509Certificate(b64(data['ca.crt']!));
+    const leaf = new X509Certificate(b64(data['tls.crt']!));
+    expect(ca.ca).toBe(true);
+    expect(leaf.ca).toBe(false);
+    expect(leaf.checkIssued(ca) && leaf.verify(ca.publicKey)).toBe(true);
+    const sans = (leaf.subjectAltName ?? '').split(', ').sort();
+    expect(sans).toEqual(
+      ['metrics-relay', 'metrics-relay-ingest']
+        .flatMap((s) => [s, `${s}.${NS}`, `${s}.${NS}.svc`, `${s}.${NS}.svc.cluster.local`])
+        .map((n) => `DNS:${n}`)
+        .sort(),
+    );
+    expect(b64(data['tls.key']!)).toMatch(/^-----BEGIN (RSA )?PRIVATE KEY-----/);
+    expect(new Date(leaf.validTo).getTime()).toBeGreaterThan(Date.now() + 5 * 365 * 86_400_000);
+  });
+
+  it('runs 2 hardened replicas spread over nodes, probed on the metrics port, with every flag the aggregator needs', () => {
+    const dep = r.one('Deployment');
+    expect(dep['spec']['replicas']).toBe(2);
+    expect(dep['spec']['strategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const pod = dep['spec']['template']['spec'];
+    expect(pod['serviceAccountName']).toBe('metrics-relay');
+    expect(pod['securityContext']).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(pod['affinity']['podAntiAffinity']['preferredDuringSchedulingIgnoredDuringExecution'][0]['podAffinityTerm']).toEqual({
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'metrics-relay', 'app.kubernetes.io/instance': 'metrics-relay' } },
+    });
+    const c = container(r);
+    expect(c['image']).toBe('metrics-relay-aggregator:0.1.0');
+    expect(c['securityContext']).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c['resources']).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(c['livenessProbe']['httpGet']).toEqual({ path: '/livez', port: 'metrics' });
+    expect(c['ports']).toContainEqual({ name: 'metrics', containerPort: 9090, protocol: 'TCP' });
+    expect(c['args']).toEqual([
+      'aggregator',
+      '--api-port=6443',
+      '--ingest-port=9443',
+      '--metrics-port=9090',
+      '--tls-cert-file=/etc/metrics-relay/tls/tls.crt',
+      '--tls-key-file=/etc/metrics-relay/tls/tls.key',
+      '--config=/etc/metrics-relay/rules/rules.json',
+      '--expire-after=10m',
+      '--warmup=15s',
+      '--max-series-per-pod=1000',
+      '--max-series=2000000',
+      '--max-message-bytes=4194304',
+      '--log-level=info',
+      '--inject-image=metrics-relay-sidecar:0.1.0',
+      '--inject-image-pull-policy=IfNotPresent',
+      '--inject-aggregator=metrics-relay-ingest.metrics-relay.svc:9443',
+      '--inject-interval=5s',
+      '--inject-metrics=cm_*',
+      '--inject-cpu-request=10m',
+      '--inject-memory-request=32Mi',
+      '--inject-memory-limit=64Mi',
+    ]);
+    // The CA the webhook hands to sidecars (as RELAY_CA_PEM) comes from the serving Secret.
+    expect(env(c, 'RELAY_INJECT_CA_BUNDLE')).toEqual({ name: 'RELAY_INJECT_CA_BUNDLE', valueFrom: { secretKeyRef: { name: 'metrics-relay-tls', key: 'ca.crt', optional: true } } });
+    const volumes = Object.fromEntries((pod['volumes'] as Obj[]).map((v) => [v['name'], v]));
+    expect(volumes['tls']['secret']['secretName']).toBe('metrics-relay-tls');
+    expect(volumes['rules']['configMap']['name']).toBe('metrics-relay-rules');
+    const mounts = Object.fromEntries((c['volumeMounts'] as Obj[]).map((m) => [m['name'], m['mountPath']]));
+    expect(mounts).toEqual({ tls: '/etc/metrics-relay/tls', rules: '/etc/metrics-relay/rules', tmp: '/tmp' });
+  });
+
+  it('always renders the rules file, empty by default', () => {
+    expect(JSON.parse(r.one('ConfigMap', 'metrics-relay-rules')['data']['rules.json'])).toEqual({ metrics: [] });
+  });
+
+  it('keeps one replica through disruptions', () => {
+    expect(r.one('PodDisruptionBudget')['spec']).toEqual({ minAvailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'metrics-relay', 'app.kubernetes.io/instance': 'metrics-relay' } } });
+  });
+
+  it('grants auth delegation, the authentication ConfigMap, object reads, and the HPA controller the metrics APIs', () => {
+    const sa = [{ kind: 'ServiceAccount', name: 'metrics-relay', namespace: NS }];
+    const delegator = r.one('ClusterRoleBinding', 'metrics-relay:system:auth-delegator');
+    expect(delegator['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' });
+    expect(delegator['subjects']).toEqual(sa);
+    const reader = r.one('RoleBinding', 'metrics-relay-auth-reader');
+    expect(reader['metadata']['namespace']).toBe('kube-system');
+    expect(reader['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' });
+    expect(reader['subjects']).toEqual(sa);
+
+    const objects = r.one('ClusterRole', 'metrics-relay-object-reader')['rules'] as Obj[];
+    const granted = objects.flatMap((rule) => (rule['apiGroups'] as string[]).flatMap((g) => (rule['resources'] as string[]).map((res) => `${res}.${g}:${(rule['verbs'] as string[]).join(',')}`))).sort();
+    expect(granted).toEqual(
+      ['pods.', 'services.', 'deployments.apps', 'statefulsets.apps', 'replicasets.apps', 'daemonsets.apps', 'jobs.batch'].map((x) => `${x}:get,list,watch`).sort(),
+    );
+    const objectsBinding = r.one('ClusterRoleBinding', 'metrics-relay-object-reader');
+    expect(objectsBinding['roleRef']['name']).toBe('metrics-relay-object-reader');
+    expect(objectsBinding['subjects']).toEqual(sa);
+
+    expect(r.one('ClusterRole', 'metrics-relay-metrics-reader')['rules']).toEqual([
+      { apiGroups: ['custom.metrics.k8s.io', 'external.metrics.k8s.io'], resources: ['*'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const hpa = r.one('ClusterRoleBinding', 'metrics-relay-hpa-metrics-reader');
+    expect(hpa['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'metrics-relay-metrics-reader' });
+    expect(hpa['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'horizontal-pod-autoscaler', namespace: 'kube-system' }]);
+  });
+
+  it('registers the webhook twice: /mutate/namespace for opted-in namespaces, /mutate/pod elsewhere, failing open', () => {
+    const ca = r.one('Secret')['data']['ca.crt'] as string;
+    const hooks = r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[];
+    expect(hooks.map((w) => [w['name'], w['clientConfig']['service']['path']])).toEqual([
+      ['namespace.inject.metrics-relay.io', '/mutate/namespace'],
+      ['pod.inject.metrics-relay.io', '/mutate/pod'],
+    ]);
+    for (const w of hooks) {
+      expect(w).toMatchObject({
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Ignore',
+        timeoutSeconds: 5,
+        reinvocationPolicy: 'IfNeeded',
+        clientConfig: { service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+        objectSelector: {},
+      });
+      expect(w['clientConfig']['service']['path']).not.toContain('?');
+    }
+    const [nsHook, podHook] = hooks;
+    expect(nsHook!['namespaceSelector']).toEqual({
+      matchExpressions: [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NS] },
+        { key: 'metrics-relay.io/inject', operator: 'In', values: ['enabled'] },
+      ],
+    });
+    expect(podHook!['namespaceSelector']).toEqual({
+      matchExpressions: [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NS] },
+        { key: 'metrics-relay.io/inject', operator: 'NotIn', values: ['enabled'] },
+      ],
+    });
+    // Annotations cannot be selected on; a CEL condition spares the call for pods without the annotation.
+    expect(nsHook!['matchConditions']).toBeUndefined();
+    expect(podHook!['matchConditions']).toEqual([{ name: 'annotated', expression: "has(object.metadata.annotations) && 'metrics-relay.io/inject' in object.metadata.annotations" }]);
+  });
+
+  it('has a helm test Pod that GETs /readyz on the Service over TLS verified with the CA, in the aggregator image', () => {
+    const pod = r.one('Pod', 'metrics-relay-test-api');
+    expect(pod['metadata']['annotations']).toMatchObject({ 'helm.sh/hook': 'test' });
+    const c = pod['spec']['containers'][0];
+    expect(c['image']).toBe('metrics-relay-aggregator:0.1.0');
+    expect(c['command']).toEqual(['node', '-e']);
+    expect(c['args'][0]).toContain("'https://metrics-relay.metrics-relay.svc:443/readyz'");
+    expect(c['args'][0]).toContain("readFileSync('/tls/ca.crt')");
+    expect(pod['spec']['volumes']).toEqual([{ name: 'ca', secret: { secretName: 'metrics-relay-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
+  });
+
+  it('generates a new CA on every render when there is no cluster to look the Secret up in', async () => {
+    const again = await template();
+    expect(again.one('Secret')['data']['ca.crt']).not.toBe(r.one('Secret')['data']['ca.crt']);
+  });
+});
+
+describe('modes', () => {
+  it('externalMetrics.enabled adds v1beta1.external.metrics.k8s.io with the same CA', async () => {
+    const r = await template(['externalMetrics.enabled=true']);
+    const ext = r.one('APIService', 'v1beta1.external.metrics.k8s.io');
+    expect(ext['spec']).toEqual({
+      group: 'external.metrics.k8s.io',
+      version: 'v1beta1',
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+      service: { name: 'metrics-relay', namespace: NS, port: 443 },
+      caBundle: r.one('Secret')['data']['ca.crt'],
+    });
+    expect(r.all('APIService')).toHaveLength(3);
+  });
+
+  it('certManager.enabled: a CA Issuer chain and a Certificate into the same Secret, CA injected by annotation instead of a literal caBundle', async () => {
+    const r = await template(['certManager.enabled=true', 'externalMetrics.enabled=true']);
+    expect(r.all('Secret')).toHaveLength(0);
+    expect(r.raw).not.toContain('caBundle');
+    expect(r.raw).not.toContain('insecureSkipTLSVerify');
+    const cert = r.one('Certificate', 'metrics-relay');
+    expect(cert['apiVersion']).toBe('cert-manager.io/v1');
+    expect(cert['spec']['secretName']).toBe('metrics-relay-tls');
+    expect(cert['spec']['dnsNames']).toEqual(['metrics-relay', 'metrics-relay-ingest'].flatMap((s) => [s, `${s}.${NS}`, `${s}.${NS}.svc`, `${s}.${NS}.svc.cluster.local`]));
+    expect(cert['spec']['issuerRef']).toEqual({ name: 'metrics-relay-ca', kind: 'Issuer', group: 'cert-manager.io' });
+    expect(r.one('Issuer', 'metrics-relay-ca')['spec']).toEqual({ ca: { secretName: 'metrics-relay-ca' } });
+    expect(r.one('Certificate', 'metrics-relay-ca')['spec']).toMatchObject({ isCA: true, secretName: 'metrics-relay-ca', issuerRef: { name: 'metrics-relay-selfsigned', kind: 'Issuer' } });
+    expect(r.one('Issuer', 'metrics-relay-selfsigned')['spec']).toEqual({ selfSigned: {} });
+    const injected = [...r.all('APIService'), r.one('MutatingWebhookConfiguration')];
+    expect(injected).toHaveLength(4);
+    for (const o of injected) expect(o['metadata']['annotations']).toEqual({ 'cert-manager.io/inject-ca-from': `${NS}/metrics-relay` });
+    // The aggregator still mounts the Secret cert-manager writes, and hands its ca.crt to sidecars.
+    expect(env(container(r), 'RELAY_INJECT_CA_BUNDLE')!['valueFrom']['secretKeyRef']['name']).toBe('metrics-relay-tls');
+  });
+
+  it('certManager.issuerRef uses an existing issuer and creates none', async () => {
+    const r = await template(['certManager.enabled=true', 'certManager.issuerRef.name=corp-ca', 'certManager.issuerRef.kind=ClusterIssuer']);
+    expect(r.all('Issuer')).toHaveLength(0);
+    expect(r.one('Certificate')['spec']['issuerRef']).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer' });
+  });
+
+  it('outOfCluster.enabled: an ExternalName Service on the aggregator\'s port, the given CA, webhook URLs without a query, no workloads', async () => {
+    const r = await template([...OUT_OF_CLUSTER, 'externalMetrics.enabled=true']);
+    expect(r.one('Service')['spec']).toEqual({ type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'https', port: 7443, protocol: 'TCP' }] });
+    const apis = r.all('APIService');
+    expect(apis).toHaveLength(3);
+    for (const a of apis) expect(a['spec']).toMatchObject({ service: { name: 'metrics-relay', namespace: NS, port: 7443 }, caBundle: 'Zm9vCg==' });
+    const hooks = r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[];
+    expect(hooks.map((w) => w['clientConfig'])).toEqual([
+      { url: 'https://127.0.0.1:7443/mutate/namespace', caBundle: 'Zm9vCg==' },
+      { url: 'https://127.0.0.1:7443/mutate/pod', caBundle: 'Zm9vCg==' },
+    ]);
+    for (const kind of ['Deployment', 'PodDisruptionBudget', 'Secret', 'ConfigMap', 'Pod', 'Certificate']) expect(r.all(kind), kind).toHaveLength(0);
+    expect(r.all('Service')).toHaveLength(1);
+    // The local aggregator authenticates with the chart's ServiceAccount, so RBAC stays.
+    expect(r.all('ServiceAccount')).toHaveLength(1);
+    expect(r.all('ClusterRoleBinding').length).toBeGreaterThanOrEqual(3);
+    expect(r.raw).not.toContain('insecureSkipTLSVerify');
+  });
+});
+
+describe('values reach the objects', () => {
+  it('another release name and namespace name every object, SAN and selector after them', async () => {
+    const r = await template([], { release: 'prod', namespace: 'monitoring' });
+    expect(r.one('Deployment')['metadata']).toMatchObject({ name: 'prod-metrics-relay', namespace: 'monitoring' });
+    const leaf = new X509Certificate(b64(r.one('Secret')['data']['tls.crt']));
+    expect(leaf.subjectAltName).toContain('DNS:prod-metrics-relay.monitoring.svc,');
+    expect(leaf.subjectAltName).toContain('DNS:prod-metrics-relay-ingest.monitoring.svc,');
+    expect(container(r)['args']).toContain('--inject-aggregator=prod-metrics-relay-ingest.monitoring.svc:9443');
+    for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) {
+      expect(w['namespaceSelector']['matchExpressions'][0]['values']).toEqual(['kube-system', 'monitoring']);
+      expect(w['clientConfig']['service']).toMatchObject({ name: 'prod-metrics-relay', namespace: 'monitoring' });
+    }
+    for (const a of r.all('APIService')) expect(a['spec']['service']).toEqual({ name: 'prod-metrics-relay', namespace: 'monitoring', port: 443 });
+  });
+
+  it('installed into kube-system, the webhook excludes it once', async () => {
+    const r = await template([], { namespace: 'kube-system' });
+    for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['namespaceSelector']['matchExpressions'][0]['values']).toEqual(['kube-system']);
+  });
+
+  it('ports, intervals, staleness, rules, images, log level and scheduling', async () => {
+    const r = await template([
+      'ports.api=8443', 'ports.ingest=8444', 'ports.metrics=8080', 'staleAfter=30s', 'expireAfter=1h', 'warmup=1m', 'logLevel=debug',
+      'maxSeries=5000000', 'image.repository=reg.example/agg', 'image.tag=1.2.3', 'image.pullPolicy=Always',
+      'injection.image.repository=reg.example/side', 'injection.interval=1s', 'injection.metrics=cm_*\\,app_requests_total',
+      'injection.nativeSidecar=true', 'injection.timeoutSeconds=3', 'injection.resources.requests.cpu=20m',
+      'rules[0].name=cm_queue_*', 'rules[0].aggregation=max', 'rules[0].stale=serve-last', 'rules[0].maxAge=5m',
+      'nodeSelector.pool=infra', 'tolerations[0].key=dedicated', 'tolerations[0].operator=Exists', 'priorityClassName=system-cluster-critical',
+      'podAnnotations.team=platform', 'podLabels.tier=control', 'extraArgs[0]=--requestheader-allowed-names=front-proxy-client',
+    ]);
+    const c = container(r);
+    expect(c['image']).toBe('reg.example/agg:1.2.3');
+    expect(c['imagePullPolicy']).toBe('Always');
+    expect(c['args']).toEqual(expect.arrayContaining([
+      '--api-port=8443', '--ingest-port=8444', '--metrics-port=8080', '--stale-after=30s', '--expire-after=1h', '--warmup=1m', '--log-level=debug',
+      '--max-series=5000000', '--inject-image=reg.example/side:0.1.0', '--inject-aggregator=metrics-relay-ingest.metrics-relay.svc:8444',
+      '--inject-interval=1s', '--inject-metrics=cm_*,app_requests_total', '--inject-native-sidecar', '--inject-cpu-request=20m',
+    ]));
+    expect(c['args'].at(-1)).toBe('--requestheader-allowed-names=front-proxy-client');
+    expect(c['ports']).toEqual([
+      { name: 'https', containerPort: 8443, protocol: 'TCP' },
+      { name: 'grpc', containerPort: 8444, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    expect(r.one('Service', 'metrics-relay')['spec']['ports'][0]).toMatchObject({ port: 443, targetPort: 'https' });
+    expect(r.one('Service', 'metrics-relay-ingest')['spec']['ports'][0]).toMatchObject({ port: 8444, targetPort: 'grpc' });
+    expect(JSON.parse(r.one('ConfigMap')['data']['rules.json'])).toEqual({ metrics: [{ name: 'cm_queue_*', aggregation: 'max', stale: 'serve-last', maxAge: '5m' }] });
+    for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['timeoutSeconds']).toBe(3);
+    const tpl = r.one('Deployment')['spec']['template'];
+    expect(tpl['spec']).toMatchObject({ nodeSelector: { pool: 'infra' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }], priorityClassName: 'system-cluster-critical' });
+    expect(tpl['metadata']['annotations']).toMatchObject({ team: 'platform' });
+    expect(tpl['metadata']['labels']).toMatchObject({ tier: 'control', 'app.kubernetes.io/name': 'metrics-relay' });
+  });
+
+  it('injection.caConfigMap replaces the CA env with --inject-ca-configmap', async () => {
+    const c = container(await template(['injection.caConfigMap=metrics-relay-ca']));
+    expect(c['args']).toContain('--inject-ca-configmap=metrics-relay-ca');
+    expect(env(c, 'RELAY_INJECT_CA_BUNDLE')).toBeUndefined();
+  });
+
+  it('injection.enabled=false: no webhook and no --inject flags', async () => {
+    const r = await template(['injection.enabled=false']);
+    expect(r.all('MutatingWebhookConfiguration')).toHaveLength(0);
+    expect((container(r)['args'] as string[]).filter((a) => a.startsWith('--inject'))).toEqual([]);
+    expect(container(r)['env']).toBeUndefined();
+  });
+
+  it('one replica gets no PodDisruptionBudget; the HPA reader and matchConditions can be turned off', async () => {
+    const r = await template(['replicaCount=1', 'hpaReader.enabled=false', 'injection.matchConditions=false']);
+    expect(r.one('Deployment')['spec']['replicas']).toBe(1);
+    expect(r.all('PodDisruptionBudget')).toHaveLength(0);
+    expect(r.all('ClusterRole').map((c) => c['metadata']['name'])).toEqual(['metrics-relay-object-reader']);
+    for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['matchConditions']).toBeUndefined();
+  });
+
+  it('an existing ServiceAccount is bound instead of a new one', async () => {
+    const r = await template(['serviceAccount.create=false', 'serviceAccount.name=relay']);
+    expect(r.all('ServiceAccount')).toHaveLength(0);
+    expect(r.one('Deployment')['spec']['template']['spec']['serviceAccountName']).toBe('relay');
+    expect(r.one('ClusterRoleBinding', 'metrics-relay:system:auth-delegator')['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'relay', namespace: NS }]);
+  });
+});
+
+describe('the aggregator accepts what the chart passes', () => {
+  // The contract between the templates and the CLI: every rendered flag parses, and means what the values say.
+  const caPem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const configOf = (r: Rendered) => {
+    const c = container(r);
+    expect(c['args'][0]).toBe('aggregator');
+    const env = Object.fromEntries(((c['env'] ?? []) as Obj[]).map((e) => [e['name'], e['valueFrom'] ? caPem : e['value']]));
+    return loadAggregatorConfig(c['args'].slice(1), env);
+  };
+
+  it('defaults', async () => {
+    const cfg = configOf(await template());
+    expect(cfg).toMatchObject({
+      apiPort: 6443, ingestPort: 9443, metricsPort: 9090, tlsCertFile: '/etc/metrics-relay/tls/tls.crt', tlsKeyFile: '/etc/metrics-relay/tls/tls.key',
+      configFile: '/etc/metrics-relay/rules/rules.json', staleAfterMs: undefined, expireAfterMs: 600_000, warmupMs: 15_000,
+      maxSeriesPerPod: 1000, maxSeries: 2_000_000, maxMessageBytes: 4_194_304, logLevel: 'info', standalone: false,
+    });
+    expect(cfg.injection).toMatchObject({
+      image: 'metrics-relay-sidecar:0.1.0', imagePullPolicy: 'IfNotPresent', aggregatorAddress: 'metrics-relay-ingest.metrics-relay.svc:9443',
+      caPem, nativeSidecar: false, defaultInterval: '5s', defaultMetrics: 'cm_*',
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+    });
+    expect(cfg.injection!.caConfigMap).toBeUndefined();
+  });
+
+  it('every knob set', async () => {
+    const cfg = configOf(await template([
+      'staleAfter=30s', 'expireAfter=1h', 'warmup=1m', 'logLevel=debug', 'maxSeries=5000000', 'injection.nativeSidecar=true',
+      'injection.caConfigMap=relay-ca', 'injection.interval=1s', 'extraArgs[0]=--requestheader-allowed-names=front-proxy-client',
+    ]));
+    expect(cfg).toMatchObject({ staleAfterMs: 30_000, expireAfterMs: 3_600_000, warmupMs: 60_000, logLevel: 'debug', maxSeries: 5_000_000 });
+    expect(cfg.injection).toMatchObject({ nativeSidecar: true, caConfigMap: 'relay-ca', defaultInterval: '1s' });
+  });
+
+  it('injection off', async () => {
+    expect(configOf(await template(['injection.enabled=false'])).injection).toBeUndefined();
+  });
+
+  it('the rules file', async () => {
+    const r = await template(['rules[0].name=cm_queue_*', 'rules[0].aggregation=max', 'rules[0].stale=serve-last', 'rules[0].maxAge=5m', 'rules[0].staleAfter=30s', 'rules[1].name=cm_*', 'rules[1].aggregation=avg']);
+    const rules = compileRules(r.one('ConfigMap')['data']['rules.json'], 'rules.json');
+    expect(rules.forMetric('cm_queue_depth')).toEqual({ aggregation: 'max', stale: 'serve-last', maxAgeMs: 300_000, staleAfterMs: 30_000 });
+    expect(rules.forMetric('cm_other').aggregation).toBe('avg');
+    expect(compileRules((await template()).one('ConfigMap')['data']['rules.json'], 'rules.json').forMetric('cm_x').aggregation).toBe('sum');
+  });
+});
+
+describe('bad values fail the install with a message naming them', () => {
+  const cases: [string[], string][] = [
+    [['replicaCount=0'], "at '/replicaCount': minimum: got 0, want 1"],
+    [['ports.api=70000'], "at '/ports/api': maximum: got 70,000, want 65,535"],
+    [['ports.metrics=0'], "at '/ports/metrics': minimum: got 0, want 1"],
+    [['logLevel=loud'], "at '/logLevel': value must be one of 'trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'"],
+    [['warmup=soon'], "at '/warmup': 'soon' does not match pattern"],
+    [['expireAfter=10 minutes'], "at '/expireAfter': '10 minutes' does not match pattern"],
+    [['staleAfter=30'], "at '/staleAfter': got number, want string"],
+    [['injection.interval=5x'], "at '/injection/interval': '5x' does not match pattern"],
+    [['injection.timeoutSeconds=60'], "at '/injection/timeoutSeconds': maximum: got 60, want 30"],
+    [['injection.resources.requests.cpu=lots'], "at '/injection/resources/requests/cpu': 'lots' does not match pattern"],
+    [['rules[0].name=cm_*', 'rules[0].aggregation=median'], "at '/rules/0/aggregation': value must be one of 'sum', 'avg', 'max', 'min'"],
+    [['rules[0].name=cm_*', 'rules[0].maxAge=forever'], "at '/rules/0/maxAge': 'forever' does not match pattern"],
+    [['rules[0].aggregation=max'], "at '/rules/0': missing property 'name'"],
+    [['image.pullPolicy=Sometimes'], "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"],
+    [['replicas=3'], "additional properties 'replicas' not allowed"],
+    [['outOfCluster.enabled=true', 'outOfCluster.address=not an address', 'outOfCluster.caBundle=Zm9vCg=='], "at '/outOfCluster/address'"],
+    [['ports.ingest=6443'], 'ports.api (6443), ports.ingest (6443) and ports.metrics (9090) must all differ'],
+    [['outOfCluster.enabled=true'], 'outOfCluster.caBundle is required with outOfCluster.enabled'],
+    [['outOfCluster.enabled=true', 'outOfCluster.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'outOfCluster.enabled and certManager.enabled cannot both be set'],
+  ];
+  for (const [sets, message] of cases) {
+    it(sets.join(' '), async () => {
+      expect(await templateError(...sets)).toContain(message);
+    });
+  }
+
+  it('reports every bad value of one install at once', async () => {
+    const err = await templateError('replicaCount=0', 'ports.api=70000', 'logLevel=loud', 'warmup=soon');
+    for (const where of ['/replicaCount', '/ports/api', '/logLevel', '/warmup']) expect(err).toContain(`at '${where}'`);
+  });
+});
+
+// ---- kept across upgrades: lookup of the existing Secret -------------------------------------------------------
+// `helm template` cannot look anything up (lookup returns nothing), so it always generates. With
+// --dry-run=server helm renders against a cluster; this fake answers discovery and has the Secret, which is what
+// `helm upgrade` sees in a real cluster.
+
+const KINDS: [group: string, plural: string, kind: string, namespaced: boolean][] = [
+  ['', 'secrets', 'Secret', true], ['', 'serviceaccounts', 'ServiceAccount', true], ['', 'configmaps', 'ConfigMap', true],
+  ['', 'services', 'Service', true], ['', 'pods', 'Pod', true], ['apps', 'deployments', 'Deployment', true],
+  ['policy', 'poddisruptionbudgets', 'PodDisruptionBudget', true], ['rbac.authorization.k8s.io', 'clusterroles', 'ClusterRole', false],
+  ['rbac.authorization.k8s.io', 'clusterrolebindings', 'ClusterRoleBinding', false], ['rbac.authorization.k8s.io', 'rolebindings', 'RoleBinding', true],
+  ['apiregistration.k8s.io', 'apiservices', 'APIService', false], ['admissionregistration.k8s.io', 'mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false],
+];
+
+class FakeCluster {
+  secret: Record<string, string> | undefined;
+  readonly lookups: string[] = [];
+  private server!: Server;
+  private dir!: string;
+  kubeconfig = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const send = (code: number, body: unknown): void => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const resources = (group: string): unknown[] =>
+        KINDS.filter(([g]) => g === group).map(([, name, kind, namespaced]) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] }));
+      const groups = [...new Set(KINDS.map(([g]) => g).filter((g) => g !== ''))];
+      const apiGroup = /^\/apis\/([^/]+)\/v1$/.exec(path);
+      if (path === '/version') return send(200, { major: '1', minor: '37', gitVersion: 'v1.37.2' });
+      if (path === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+      if (path === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: groups.map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })) });
+      if (path === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: resources('') });
+      if (apiGroup) return send(200, { kind: 'APIResourceList', groupVersion: `${apiGroup[1]}/v1`, resources: resources(apiGroup[1]!) });
+      if (path === `/api/v1/namespaces/${NS}/secrets/metrics-relay-tls`) {
+        this.lookups.push(path);
+        if (this.secret) {
+          return send(200, {
+            kind: 'Secret', apiVersion: 'v1', type: 'kubernetes.io/tls', data: this.secret,
+            metadata: { name: 'metrics-relay-tls', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'metrics-relay', 'meta.helm.sh/release-namespace': NS } },
+          });
+        }
+      }
+      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `${path} not found` });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const { port } = this.server.address() as { port: number };
+    this.dir = mkdtempSync(join(tmpdir(), 'chart-test-'));
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+    writeFileSync(this.kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: fake',
+      `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+      'contexts: [{name: fake, context: {cluster: fake, user: fake}}]',
+      'users: [{name: fake, user: {token: fake}}]', '',
+    ].join('\n'));
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Renders as `helm upgrade` would against this cluster. */
+  render(): Promise<Rendered> {
+    return template([], { extra: ['--dry-run=server', '--disable-openapi-validation'], env: { KUBECONFIG: this.kubeconfig, HELM_KUBECONTEXT: '' } });
+  }
+}
+
+describe('the generated CA is kept across upgrades (lookup)', () => {
+  const cluster = new FakeCluster();
+  beforeAll(() => cluster.start());
+  afterAll(() => cluster.stop());
+
+  it('reuses the Secret that exists: the same CA and certificate in the Secret, every APIService and the webhook, render after render', async () => {
+    const first = await template(['externalMetrics.enabled=false']);
+    cluster.secret = first.one('Secret')['data'];
+    const ca = cluster.secret!['ca.crt'];
+    for (let i = 0; i < 2; i++) {
+      const r = await cluster.render();
+      expect(r.one('Secret')['data']).toEqual(cluster.secret);
+      for (const a of r.all('APIService')) expect(a['spec']['caBundle']).toBe(ca);
+      for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['clientConfig']['caBundle']).toBe(ca);
+    }
+    expect(cluster.lookups.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('generates a new pair when the Secret is incomplete or absent', async () => {
+    cluster.secret = { 'ca.crt': Buffer.from('not used').toString('base64') };
+    const incomplete = await cluster.render();
+    const data = incomplete.one('Secret')['data'] as Record<string, string>;
+    expect(data['ca.crt']).not.toBe(cluster.secret['ca.crt']);
+    expect(new X509Certificate(b64(data['tls.crt']!)).verify(new X509Certificate(b64(data['ca.crt']!)).publicKey)).toBe(true);
+
+    cluster.secret = undefined;
+    const absent = await cluster.render();
+    expect(new X509Certificate(b64(absent.one('Secret')['data']['ca.crt'])).ca).toBe(true);
+  });
+});

@@ -24,9 +24,17 @@ export function envName(flag: string): string {
 export function parseFlags(specs: readonly FlagSpec[], argv: string[], env: NodeJS.ProcessEnv): FlagValues {
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const s of specs) options[s.name] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
+  // Booleans also take Go's explicit form, --flag=true / --flag=false (parseArgs alone refuses a value).
+  const explicit: Record<string, boolean> = {};
+  const args: string[] = [];
+  for (const a of argv) {
+    const m = /^--([a-z0-9-]+)=(.*)$/.exec(a);
+    if (m && specs.some((s) => s.name === m[1] && s.kind === 'bool')) explicit[m[1]!] = parseBool(m[2]!, `--${m[1]}`);
+    else args.push(a);
+  }
   let parsed: Record<string, string | boolean | undefined>;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    parsed = { ...(parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>), ...explicit };
   } catch (err) {
     throw new ConfigError((err as Error).message.split('\n')[0]!);
   }

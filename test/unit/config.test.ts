@@ -14,6 +14,12 @@ describe('aggregator configuration', () => {
     expect(loadAggregatorConfig(['--api-port', '7001'], { RELAY_API_PORT: '7000' }).apiPort).toBe(7001);
   });
 
+  it('takes booleans as --flag, --flag=true and --flag=false', () => {
+    expect(loadAggregatorConfig(['--standalone=true'], {}).standalone).toBe(true);
+    expect(loadAggregatorConfig(['--standalone=false'], { RELAY_STANDALONE: 'true' }).standalone).toBe(false);
+    expect(() => loadAggregatorConfig(['--standalone=maybe'], {})).toThrow('--standalone: "maybe" is not a boolean (true or false)');
+  });
+
   it('--standalone binds loopback unless --bind-address says otherwise', () => {
     expect(loadAggregatorConfig(['--standalone'], {}).bindAddress).toBe('127.0.0.1');
     expect(loadAggregatorConfig([], {}).bindAddress).toBe('0.0.0.0');

@@ -221,29 +221,39 @@ describe('3. Object metrics', () => {
 
   beforeAll(async () => {
     await kubectl(kc, ['create', 'namespace', ns]);
-    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }));
+    // Two pods and an HPA pinned to two replicas: the aggregated value is then exactly known (30 + 12).
+    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }).replace('"replicas":1', '"replicas":2'));
     await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: ns }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } }));
     api = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=api', sidecarArgs: sidecarArgs(ns), log });
     kubelets.push(api);
     api.start();
-    await until('api pod', async () => (api.names().length === 1 ? true : undefined));
-    await api.app(api.names()[0]!, 'set?connections=30');
+    await until('2 api pods', async () => (api.names().length === 2 ? true : undefined));
+    const [a, b] = api.names();
+    await api.app(a!, 'set?connections=30');
+    await api.app(b!, 'set?connections=12');
+    await until('both values served', async () => {
+      const v = JSON.parse(await kubectl(kc, ['get', '--raw', `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/services/api/cm_connection_count`])) as { items: { value: string }[] };
+      return v.items[0]?.value === '42' ? true : undefined;
+    });
   });
 
   it('an HPA on a Service sees the sum over its pods', async () => {
-    await kubectl(kc, ['apply', '-f', '-'], hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 3));
-    const st = await until('Object metric in the HPA status', async () => {
+    const target = JSON.parse(hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 2));
+    target.spec.minReplicas = 2;
+    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify(target));
+    const st = await until('the Object metric in the HPA status', async () => {
       const s = await hpaStatus(ns, 'api');
-      return s.currentMetrics?.[0]?.object?.current?.value ? s : undefined;
+      return s.currentMetrics?.[0]?.object?.current?.value === '42' ? s : undefined;
     });
-    expect(st.currentMetrics![0].object.current.value).toBe('30');
-    await until('scaled up on it', async () => ((await replicas(ns, 'api')) === 3 ? true : undefined));
+    // 42 against a target of 10 asks for more than the two replicas allowed.
+    expect(st.desiredReplicas).toBe(2);
+    expect(st.conditions?.find((c) => c.type === 'ScalingLimited')?.reason).toBe('TooManyReplicas');
   });
 
   it('an Object metric on a Deployment aggregates its pods too', async () => {
     const v = JSON.parse(await kubectl(kc, ['get', '--raw', `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/deployments.apps/api/cm_connection_count`])) as { items: { value: string; describedObject: unknown }[] };
     expect(v.items).toHaveLength(1);
-    expect(v.items[0]).toMatchObject({ value: '30', describedObject: { kind: 'Deployment', name: 'api', apiVersion: 'apps/v1' } });
+    expect(v.items[0]).toMatchObject({ value: '42', describedObject: { kind: 'Deployment', name: 'api', apiVersion: 'apps/v1' } });
   });
 });
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
+import { eventually } from '../helpers/processes.js';
 
 // Smoke test of the harness: real apiserver + aggregator + HPA controller, a throwaway external-metrics server.
 
@@ -24,19 +25,11 @@ function kubectl(args: string[], input?: string): Promise<string> {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** Polls fn every 500ms until it yields a value; the error names what was awaited. */
+function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return eventually(fn, timeoutMs, 500).catch((err: Error) => {
+    throw new Error(`waiting for ${what}: ${err.message}`);
+  });
 }
 
 beforeAll(async () => {

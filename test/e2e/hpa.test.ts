@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
 import { kubectl, kubectlJson, LocalKubelet, TcpBalancer } from './harness.js';
-import { startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
+import { eventually, startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
 
 // The proof: the real kube-apiserver aggregates our API, the real admission chain calls our webhook, and the
 // real HPA controller scales Deployments on values our sidecars stream. Nothing here is a mock of Kubernetes.
@@ -22,19 +22,11 @@ const aggregators: (RelayProcess | undefined)[] = [undefined, undefined];
 const kubelets: LocalKubelet[] = [];
 const log = (l: string) => console.log(`[e2e] ${l}`);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** Polls fn every 500ms until it yields a value; the error names what was awaited. */
+function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  return eventually(fn, timeoutMs, 500).catch((err: Error) => {
+    throw new Error(`waiting for ${what}: ${err.message}`);
+  });
 }
 
 /** A kubeconfig for the aggregator's own ServiceAccount (so the chart's RBAC is what it runs with). */

@@ -72,6 +72,8 @@ describe('discovery', () => {
   it('sends large discovery documents gzipped to clients that accept gzip (as Go clients do)', async () => {
     const r = reporter().hello({ namespace: 'many', name: 'p1' });
     await r.snapshot(Array.from({ length: 40 }, (_, i) => ({ name: `cm_many_${i}`, value: i })));
+    // Discovery lists are recomputed at most once a second.
+    await eventually(async () => ((await get(`${api}${CM}/v1beta2`)).text.includes('cm_many_39') ? true : undefined), 3000);
     const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
       https.get(`${api}${CM}/v1beta2`, { rejectUnauthorized: false, headers: { 'accept-encoding': 'gzip' } }, (res) => {
         const chunks: Buffer[] = [];

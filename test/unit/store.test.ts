@@ -134,6 +134,9 @@ describe('discovery', () => {
     const names = (body: string) => (JSON.parse(body) as { resources: { name: string }[] }).resources.map((r) => r.name);
     expect(names(discovery.customResourceList('v1beta2'))).toContain(`pods/${PLACEHOLDER_METRIC}`);
     report('p1', { cm_a: 1, Cm_B: 2 });
+    expect(discovery.freshNames()).toEqual([]); // the list is recomputed at most once a second
+    clock.advance(1000);
+    report('p1', { cm_a: 1, Cm_B: 2 });
     expect(discovery.freshNames()).toEqual(['Cm_B', 'cm_a']);
     expect(names(discovery.externalResourceList())).toEqual(['cm_b', 'cm_a']);
     const list = names(discovery.customResourceList('v1beta1'));

@@ -42,9 +42,23 @@ export class Discovery {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Metric names with at least one servable series, per metric (sorted, unique across namespaces). */
+  private namesAtMs = -Infinity;
+  private names: string[] = [];
+
+  /**
+   * Metric names with at least one servable series (sorted, unique across namespaces), recomputed at most once
+   * a second: discovery is polled (the kube-aggregator every minute), and a name appearing or ageing out a second
+   * late changes nothing for the HPA, which asks for values, not lists.
+   */
   freshNames(): string[] {
     const now = this.now();
+    if (now - this.namesAtMs < 1000 && now >= this.namesAtMs) return this.names;
+    this.namesAtMs = now;
+    this.names = this.computeFreshNames(now);
+    return this.names;
+  }
+
+  private computeFreshNames(now: number): string[] {
     const names = new Set<string>();
     for (const byMetric of this.store.metricIndex().values()) {
       for (const [name, pods] of byMetric) {

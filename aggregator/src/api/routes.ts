@@ -35,10 +35,18 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
     if (!rawPath.startsWith('/apis') && !rawPath.startsWith('/openapi')) return next();
     const started = process.hrtime.bigint();
     let kind: PathKind = 'other';
-    const finish = (code: number, body: string | Buffer, gzip = false): void => {
+    const finish = (code: number, body: string | Buffer | string[], gzip = false): void => {
       res.status(code).type('application/json');
       if (gzip) res.set({ 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' });
-      res.send(body);
+      if (Array.isArray(body)) {
+        // NOTE: a long answer goes out in pieces: one string of a few hundred KB would land in V8's old space
+        // and make every such request pay for a full garbage collection.
+        let length = 0;
+        for (const c of body) length += Buffer.byteLength(c);
+        res.set('Content-Length', String(length));
+        for (const c of body) res.write(c);
+        res.end();
+      } else res.send(body);
       metrics.requestDuration.observe({ kind, code: String(code) }, Number(process.hrtime.bigint() - started) / 1e9);
     };
     try {
@@ -57,7 +65,7 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
       if (result.values) {
         for (const v of result.values) metrics.servedAge.observe(Math.max(0, now() - v.sampleMs) / 1000);
       }
-      if (result.kind === 'discovery' && result.body.length > 8192 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) finish(200, discovery.gzip(result.body), true);
+      if (result.kind === 'discovery' && typeof result.body === 'string' && result.body.length > 8192 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) finish(200, discovery.gzip(result.body), true);
       else finish(200, result.body);
     } catch (err) {
       const apiErr = toApiError(err, logger);
@@ -65,7 +73,7 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
     }
   };
 
-  function route(seg: string[], query: URLSearchParams): { kind: PathKind; body: string; values?: { sampleMs: number }[] } {
+  function route(seg: string[], query: URLSearchParams): { kind: PathKind; body: string | string[]; values?: { sampleMs: number }[] } {
     if (seg[0] === 'openapi') return { kind: 'openapi', body: openapiRoute(seg) };
     // seg[0] === 'apis'
     if (seg.length === 1) return { kind: 'discovery', body: JSON.stringify(apiGroupList()) };
@@ -160,7 +168,7 @@ function quantity(v: { value: number; metric: string }, what: string): string {
 }
 
 /** MetricValueList in the shape of the request's version (wire-spec §2.4): v1beta1 metricName/selector/window, v1beta2 metric{}/windowSeconds. */
-function metricValueList(version: string, values: MetricValue[], metricSelector: Selector): string {
+function metricValueList(version: string, values: MetricValue[], metricSelector: Selector): string[] {
   // NOTE: written as a string, not objects + JSON.stringify: a 1000-pod answer then makes a fraction of the garbage.
   const selector = JSON.stringify(metricSelector.toLabelSelector());
   const parts: string[] = [];
@@ -176,7 +184,10 @@ function metricValueList(version: string, values: MetricValue[], metricSelector:
         : `${described}"metric":{"name":${metric},"selector":${selector}},"timestamp":"${timestamp(v.sampleMs)}","windowSeconds":${window},"value":"${value}"}`,
     );
   }
-  return `{"kind":"MetricValueList","apiVersion":"${CUSTOM_GROUP}/${version}","metadata":{},"items":[${parts.join(',')}]}`;
+  const chunks = [`{"kind":"MetricValueList","apiVersion":"${CUSTOM_GROUP}/${version}","metadata":{},"items":[`];
+  for (let i = 0; i < parts.length; i += 100) chunks.push((i > 0 ? ',' : '') + parts.slice(i, i + 100).join(','));
+  chunks.push(']}');
+  return chunks;
 }
 
 function externalValueList(values: ExternalValue[]): string {

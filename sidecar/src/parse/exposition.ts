@@ -1,26 +1,31 @@
-// Prometheus text format 0.0.4 and OpenMetrics 1.0 parser, written for the sidecar's hot path: one pass over
-// the string with charCodeAt, no regex per line, and the samples of unselected families skipped after reading
-// only their metric name.
+// Prometheus text format 0.0.4 and OpenMetrics 1.0 parser for the sidecar's hot path: one pass over the string
+// with charCodeAt and indexOf, no regex, and no substring per line beyond the label values it returns (metric
+// and label names are compared in place and reused from earlier lines). Lines of unselected families are
+// skipped once their metric name is known.
 
 export type Format = 'text' | 'openmetrics';
 export type FamilyType = 'counter' | 'gauge' | 'histogram' | 'gaugehistogram' | 'summary' | 'untyped' | 'unknown' | 'info' | 'stateset';
 
+/** One exposition line: its own metric name (e.g. `x_bucket`), labels, value, and its timestamp if it has one. */
 export interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
+  /** Whole milliseconds since the epoch (OpenMetrics seconds are converted, truncated as Prometheus does). */
   timestampMs?: number;
 }
 
+/** A metric family and its samples in exposition order. */
 export interface Family {
   name: string;
   type: FamilyType;
   help?: string;
+  /** OpenMetrics `# UNIT`, when not empty. */
   unit?: string;
   samples: Sample[];
 }
 
-/** A malformed exposition: the 1-based line and what is wrong with it. */
+/** A malformed exposition: the 1-based line and what is wrong with it; the message reads "line N: reason". */
 export class ParseError extends Error {
   override readonly name = 'ParseError';
   constructor(readonly line: number, reason: string) {
@@ -28,682 +33,989 @@ export class ParseError extends Error {
   }
 }
 
-/** Decodes a scraped body as UTF-8; invalid UTF-8 is a ParseError naming the line, never silently replaced. */
+/** Decodes a scraped body as UTF-8. Invalid UTF-8 is a ParseError naming its line, never silently replaced. */
 export function decodeBody(body: Uint8Array): string {
   try {
     return UTF8.decode(body);
   } catch {
+    const bad = firstInvalidUtf8(body);
     let line = 1;
-    let ok = 0;
-    // Find the first invalid byte's line: the longest valid prefix, then count its newlines.
-    for (let i = 0; i < body.length; i++) {
-      if (body[i] === 10) line++;
-      try {
-        UTF8.decode(body.subarray(ok, i + 1));
-      } catch {
-        if (i + 1 - ok > 4) throw new ParseError(line, 'invalid UTF-8');
-        continue;
-      }
-      ok = i + 1;
-    }
+    for (let i = 0; i < bad; i++) if (body[i] === 10) line++;
     throw new ParseError(line, 'invalid UTF-8');
   }
 }
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The format of a Content-Type: application/openmetrics-text is OpenMetrics, anything else text 0.0.4. */
+/** The format of a Content-Type value: application/openmetrics-text is OpenMetrics, anything else text 0.0.4. */
 export function formatFromContentType(contentType: string | undefined): Format {
-  return contentType && /^\s*application\/openmetrics-text/i.test(contentType) ? 'openmetrics' : 'text';
+  return contentType?.trimStart().toLowerCase().startsWith('application/openmetrics-text') ? 'openmetrics' : 'text';
 }
 
-const TEXT_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped', 'gaugehistogram', 'gauge_histogram']);
-const OM_TYPES = new Set(['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'unknown', 'info', 'stateset']);
-const SUFFIXES: Record<string, readonly string[]> = {
-  counter: ['_total', '_created'],
-  histogram: ['_bucket', '_sum', '_count', '_created'],
-  gaugehistogram: ['_bucket', '_gsum', '_gcount'],
-  summary: ['_sum', '_count', '_created'],
-  info: ['_info'],
-};
-// Text 0.0.4 names families as declared; a counter's samples carry that exact name.
-const TEXT_SUFFIXES: Record<string, readonly string[]> = { histogram: ['_bucket', '_sum', '_count'], gaugehistogram: ['_bucket', '_sum', '_count'], summary: ['_sum', '_count'] };
+/**
+ * Parses a whole exposition and returns its families that have samples, in order of first appearance. Throws
+ * ParseError with the 1-based line of the first malformed line; never returns half a result. Strings in the
+ * result may be slices of body (V8 then keeps body in memory while they live).
+ *
+ * `select(familyName)` is asked once per family (text: the declared name, e.g. `http_requests_total`;
+ * OpenMetrics counters: the name without `_total`). Every line of a selected family gets every check. Of an
+ * unselected family, only the first sample line is checked, and only for shape (a label set closed outside
+ * quotes, then a valid value), so that a body that is not an exposition at all still fails; its other lines
+ * are skipped once their metric name is known, and OpenMetrics family rules are not checked for it. Metadata
+ * lines and line structure (blank lines, `# EOF`) are checked for all families.
+ *
+ * Text 0.0.4 is read as prometheus/common expfmt reads it (with UTF-8 names: `{"my.metric","a.b"="c"}`), and as
+ * leniently as the Prometheus server where the two differ: the last newline may be missing; labels may be
+ * separated by blanks alone; lines of a family may be interleaved with other families' (they are merged). CRLF
+ * line ends are an error in both formats. OpenMetrics is read strictly (the OpenMetrics 1.0 conformance suite),
+ * except that a label set repeated apart within a counter, gauge, info or unknown family (a duplicate series)
+ * is not detected; exemplars are validated and dropped.
+ */
+export function parseExposition(body: string, format: Format, select?: (familyName: string) => boolean): Family[] {
+  return new Parser(body, format === 'openmetrics', select).run();
+}
 
 const SPACE = 32;
 const TAB = 9;
 const HASH = 35;
-const LBRACE = 123;
-const RBRACE = 125;
 const QUOTE = 34;
 const BACKSLASH = 92;
 const EQUALS = 61;
 const COMMA = 44;
+const LBRACE = 123;
+const RBRACE = 125;
 
-function isNameStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58;
+// Character classes of ASCII, as bits of a lookup table: one load per character while scanning names.
+const NAME_START = 1;
+const NAME = 2;
+const LABEL_START = 4;
+const LABEL = 8;
+const CHARS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  const digit = c >= 48 && c <= 57;
+  CHARS[c] = (letter || c === 58 ? NAME_START | NAME : 0) | (digit ? NAME | LABEL : 0) | (letter ? LABEL_START | LABEL : 0);
 }
-function isNameChar(c: number): boolean {
-  return isNameStart(c) || (c >= 48 && c <= 57);
+function is(c: number, cls: number): boolean {
+  return c < 128 && (CHARS[c]! & cls) !== 0;
 }
-function isLabelStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
-}
-function isLabelChar(c: number): boolean {
-  return isLabelStart(c) || (c >= 48 && c <= 57);
+function isBlank(c: number): boolean {
+  return c === SPACE || c === TAB;
 }
 
-/**
- * Parses a whole exposition. Throws ParseError (with its 1-based line) on the first malformed line, so a caller
- * never sees half a scrape. `select(familyName)` decides which families are kept: lines of unselected families
- * are not parsed beyond their metric name, so errors inside them are not reported.
- */
-export function parseExposition(body: string, format: Format, select?: (familyName: string) => boolean): Family[] {
-  return new Parser(body, format, select).run();
+const TEXT_TYPES: Record<string, FamilyType> = { counter: 'counter', gauge: 'gauge', histogram: 'histogram', summary: 'summary', untyped: 'untyped', gaugehistogram: 'gaugehistogram', gauge_histogram: 'gaugehistogram' };
+const OM_TYPES: Record<string, FamilyType> = { counter: 'counter', gauge: 'gauge', histogram: 'histogram', gaugehistogram: 'gaugehistogram', summary: 'summary', unknown: 'unknown', info: 'info', stateset: 'stateset' };
+/** Sample name suffixes of a family, most frequent first. */
+const OM_SUFFIXES: Partial<Record<FamilyType, readonly string[]>> = {
+  counter: ['_total', '_created'],
+  histogram: ['_bucket', '_count', '_sum', '_created'],
+  gaugehistogram: ['_bucket', '_gcount', '_gsum'],
+  summary: ['_count', '_sum', '_created'],
+  info: ['_info'],
+};
+const TEXT_SUFFIXES: Partial<Record<FamilyType, readonly string[]>> = {
+  histogram: ['_bucket', '_count', '_sum'],
+  gaugehistogram: ['_bucket', '_count', '_sum'],
+  summary: ['_count', '_sum'],
+};
+const ALL_OM_SUFFIXES = [...new Set(Object.values(OM_SUFFIXES).flat())];
+/** OpenMetrics types whose samples always carry a suffix. */
+const OM_NO_BARE: ReadonlySet<FamilyType> = new Set(['counter', 'histogram', 'gaugehistogram', 'info']);
+
+/** What the parser knows of one family name, selected or not. */
+interface Meta {
+  readonly name: string;
+  type: FamilyType;
+  /** null when select() did not pick the family. */
+  readonly family: Family | null;
+  typed: boolean;
+  helped: boolean;
+  unit: string | undefined;
+  hasSamples: boolean;
+  /** Whether a sample may carry the family name itself. */
+  bare: boolean;
+  /** Suffixes its samples may carry, and the names they make (reused as Sample.name: lines need no slicing). */
+  suffixes: readonly string[];
+  suffixed: string[];
 }
 
 class Parser {
-  private pos = 0;
   private line = 0;
-  private readonly om: boolean;
-  private readonly families: Family[] = [];
-  private readonly seen = new Map<string, Family | null>();
-  private current: Family | null | undefined; // undefined: none yet; null: current family not selected
-  private currentName = '';
-  private currentType: FamilyType = 'untyped';
-  private currentHasSamples = false;
   private eof = false;
+  private readonly families: Family[] = [];
+  private readonly metas = new Map<string, Meta>();
+  private cur: Meta | undefined;
+  /** Where the last scan stopped (label names and values return their string, and leave their end here). */
+  private pos = 0;
+  /** See backslashFrom. */
+  private nextBackslash = -1;
+  /** The (unquoted) label names of the last label set, by position (usually the same on the next line), and their count. */
+  private readonly keys: string[] = [];
+  private labelCount = 0;
+  /** Text format: the quoted metric name found inside the last label set. */
+  private quotedName: string | undefined;
+  // OpenMetrics, current selected family: the line of each sample, and its groups (samples of one MetricPoint).
+  private readonly lines: number[] = [];
+  private groupStart = 0;
+  /** Labels of the current group but the ignored one. */
+  private groupSize = 0;
+  private groupTimestamps = false;
+  private readonly groups = new Set<string>();
 
-  constructor(private readonly s: string, format: Format, private readonly select?: (name: string) => boolean) {
-    this.om = format === 'openmetrics';
-  }
+  constructor(
+    private readonly s: string,
+    private readonly om: boolean,
+    private readonly select: ((name: string) => boolean) | undefined,
+  ) {}
 
   run(): Family[] {
-    const s = this.s;
-    const n = s.length;
-    while (this.pos < n) {
-      let end = s.indexOf('\n', this.pos);
-      const terminated = end >= 0;
-      if (!terminated) end = n;
-      this.line++;
-      if (this.eof) throw this.err('content after # EOF');
-      this.parseLine(this.pos, end);
-      this.pos = end + 1;
-      if (!terminated && this.om && !this.eof) throw this.err('the last line must end with a newline');
-    }
-    if (this.om && !this.eof) throw new ParseError(this.line + 1, 'missing # EOF at the end');
-    if (this.om) for (const f of this.families) validateOmFamily(f, (smp) => this.sampleLines.get(smp) ?? this.line);
+    if (this.om) {
+      this.omLines();
+      if (!this.eof) throw new ParseError(this.line + 1, 'missing # EOF at the end');
+      this.finishFamily();
+    } else this.textLines();
     return this.families.filter((f) => f.samples.length > 0);
   }
 
-  err(reason: string): ParseError {
+  // NOTE: the line loops hold nothing else: code after a loop that had not run yet when V8 optimised the loop
+  // on-stack made it deoptimise at the end of every parse.
+  private textLines(): void {
+    const s = this.s;
+    const n = s.length;
+    let pos = 0;
+    while (pos < n) {
+      let end = s.indexOf('\n', pos);
+      if (end < 0) end = n;
+      this.line++;
+      this.textLine(pos, end);
+      pos = end + 1;
+    }
+  }
+
+  private omLines(): void {
+    const s = this.s;
+    const n = s.length;
+    let pos = 0;
+    while (pos < n) {
+      let end = s.indexOf('\n', pos);
+      if (end < 0) end = n;
+      this.line++;
+      if (this.eof) throw this.err('content after # EOF');
+      this.omLine(pos, end);
+      pos = end + 1;
+    }
+  }
+
+  private err(reason: string): ParseError {
     return new ParseError(this.line, reason);
   }
 
-  private parseLine(start: number, end: number): void {
+  private textLine(start: number, end: number): void {
     const s = this.s;
-    if (start === end) {
-      if (this.om) throw this.err('blank lines are not allowed in OpenMetrics');
-      return;
-    }
-    const c0 = s.charCodeAt(start);
-    if (c0 === HASH) return this.parseComment(start, end);
-    if (!this.om && (c0 === SPACE || c0 === TAB)) {
-      // 0.0.4 allows leading whitespace; a whitespace-only line is blank.
-      let i = start;
-      while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-      if (i === end) return;
-      if (s.charCodeAt(i) === HASH) return this.parseComment(i, end);
-      return this.parseSample(i, end);
-    }
-    this.parseSample(start, end);
+    let i = start;
+    // NOTE: s.charCodeAt(end) is '\n' or NaN, so scans may look one past the line without checking i < end.
+    while (isBlank(s.charCodeAt(i))) i++;
+    if (i === end) return;
+    if (s.charCodeAt(i) === HASH) return this.textComment(i + 1, end);
+    this.sampleLine(i, end);
   }
 
-  private parseComment(start: number, end: number): void {
+  private omLine(start: number, end: number): void {
+    if (start === end) throw this.err('blank lines are not allowed in OpenMetrics');
+    if (this.s.charCodeAt(start) === HASH) return this.omComment(start, end);
+    this.sampleLine(start, end);
+  }
+
+  /** Text comment from after `#`: `HELP name text` or `TYPE name type` as expfmt reads them; anything else is ignored. */
+  private textComment(i: number, end: number): void {
     const s = this.s;
-    // "# EOF", "# HELP name text", "# TYPE name type", "# UNIT name unit"; other comments: text only.
-    if (this.om && end - start === 5 && s.startsWith('# EOF', start)) {
+    while (isBlank(s.charCodeAt(i))) i++;
+    const help = s.startsWith('HELP', i);
+    if (!help && !s.startsWith('TYPE', i)) return;
+    i += 4;
+    if (i === end) return;
+    if (!isBlank(s.charCodeAt(i))) return; // e.g. "# HELPER": a plain comment
+    while (isBlank(s.charCodeAt(i))) i++;
+    if (i === end) return;
+    let name: string;
+    if (s.charCodeAt(i) === QUOTE) {
+      name = this.labelValue(i + 1, end);
+      i = this.pos;
+    } else {
+      const start = i;
+      if (!is(s.charCodeAt(i), NAME_START)) throw this.err('invalid metric name in comment');
+      while (is(s.charCodeAt(++i), NAME));
+      name = s.slice(start, i);
+    }
+    if (i === end) return; // "# HELP name" alone: a plain comment (expfmt)
+    if (!isBlank(s.charCodeAt(i))) throw this.err('invalid metric name in comment');
+    while (isBlank(s.charCodeAt(i))) i++;
+    const meta = this.textFamily(name);
+    if (i === end) return;
+    if (help) {
+      if (meta.helped) throw this.err(`second HELP line for metric name ${JSON.stringify(name)}`);
+      meta.helped = true;
+      if (meta.family) meta.family.help = this.help(i, end);
+      return;
+    }
+    let j = end;
+    while (isBlank(s.charCodeAt(j - 1))) j--;
+    const word = s.slice(i, j);
+    const type = TEXT_TYPES[word] ?? TEXT_TYPES[word.toLowerCase()];
+    if (type === undefined) throw this.err(`unknown metric type ${JSON.stringify(word)}`);
+    if (meta.typed || meta.hasSamples) throw this.err(`second TYPE line for metric name ${JSON.stringify(name)}, or TYPE reported after samples`);
+    this.setType(meta, type);
+  }
+
+  /** OpenMetrics comment line: exactly `# HELP name text`, `# TYPE name type`, `# UNIT name unit` or `# EOF`. */
+  private omComment(start: number, end: number): void {
+    const s = this.s;
+    if (end - start === 5 && s.startsWith('# EOF', start)) {
       this.eof = true;
       return;
     }
-    let i = start + 1;
-    if (s.charCodeAt(i) !== SPACE) {
-      if (this.om) throw this.err('comments must start with "# "');
-      return;
-    }
-    i++;
-    if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    let kwEnd = i;
-    while (kwEnd < end && s.charCodeAt(kwEnd) !== SPACE && s.charCodeAt(kwEnd) !== TAB) kwEnd++;
-    const kw = s.slice(i, kwEnd);
-    if (kw !== 'HELP' && kw !== 'TYPE' && kw !== (this.om ? 'UNIT' : '\u0000')) {
-      if (this.om) throw this.err(`unknown metadata ${JSON.stringify(kw)}`);
-      return;
-    }
-    i = kwEnd;
-    if (i >= end || s.charCodeAt(i) !== SPACE) {
-      if (this.om) throw this.err(`# ${kw} needs a metric name`);
-      return; // 0.0.4: "# HELP" alone is an ordinary comment
-    }
-    i++;
-    if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    let name: string;
-    if (!this.om && s.charCodeAt(i) === QUOTE) {
-      const q = this.quoted(i + 1, end, 'quoted metric name');
-      name = q.text;
-      i = q.end;
+    const kw = s.charCodeAt(start + 1) === SPACE ? s.slice(start + 2, start + 6) : '';
+    if (kw !== 'HELP' && kw !== 'TYPE' && kw !== 'UNIT') throw this.err('comments must be # HELP, # TYPE, # UNIT or # EOF');
+    let i = start + 7;
+    if (s.charCodeAt(i - 1) !== SPACE || !is(s.charCodeAt(i), NAME_START)) throw this.err(`# ${kw} needs a metric name`);
+    while (is(s.charCodeAt(++i), NAME));
+    const name = s.slice(start + 7, i);
+    if (s.charCodeAt(i) !== SPACE) throw this.err(`# ${kw} ${name} needs a space and a value after the name`);
+    const meta = this.omMetaFamily(name, kw);
+    const rest = i + 1;
+    if (kw === 'HELP') {
+      if (meta.helped) throw this.err(`second # HELP for ${name}`);
+      meta.helped = true;
+      if (meta.family) meta.family.help = this.help(rest, end);
+    } else if (kw === 'TYPE') {
+      const type = OM_TYPES[s.slice(rest, end)];
+      if (type === undefined) throw this.err(`unknown metric type ${JSON.stringify(s.slice(rest, end))}`);
+      if (meta.typed) throw this.err(`second # TYPE for ${name}`);
+      if (meta.unit && (type === 'info' || type === 'stateset')) throw this.err(`${type} ${name} cannot have a unit`);
+      for (const suffix of OM_SUFFIXES[type] ?? []) if (this.metas.has(name + suffix)) throw this.err(`${name + suffix} clashes with the ${type} ${name}`);
+      this.setType(meta, type);
     } else {
-      const nameStart = i;
-      if (i >= end || !isNameStart(s.charCodeAt(i))) throw this.err(`# ${kw} needs a valid metric name`);
-      while (i < end && isNameChar(s.charCodeAt(i))) i++;
-      name = s.slice(nameStart, i);
-    }
-    if (!this.om && i >= end) return; // "# HELP name" without text: an ordinary comment in 0.0.4
-    let rest = '';
-    if (i < end) {
-      const c = s.charCodeAt(i);
-      if (c !== SPACE && (this.om || c !== TAB)) throw this.err(`invalid metric name in # ${kw}`);
-      i++;
-      if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-      rest = s.slice(i, end);
-    } else if (this.om && kw !== 'HELP') {
-      throw this.err(`# ${kw} ${name} needs a value`);
-    }
-    if (this.om) {
-      if (rest !== rest.trimEnd() || /\t/.test(rest) || (kw === 'HELP' && i >= end && rest === '' && s.charCodeAt(end - 1) !== SPACE)) throw this.err(`malformed # ${kw} line`);
-      if (this.currentHasSamples && this.currentName === name) throw this.err(`# ${kw} for ${name} after its samples`);
-      if (kw === 'UNIT') {
-        if (this.unitOf.has(name)) throw this.err(`second # UNIT for ${name}`);
-        this.unitOf.add(name);
-        const t = this.typeOf.get(name);
-        if (t === 'info' || t === 'stateset') throw this.err(`${t} metrics have no unit`);
-      }
-      if (kw === 'TYPE') {
-        for (const suffix of SUFFIXES[rest] ?? []) if (this.seen.has(name + suffix)) throw this.err(`${name + suffix} clashes with the ${rest} ${name}`);
-      }
-    }
-    const fam = this.family(name, true);
-    if (kw === 'TYPE') {
-      let type = rest.trim();
-      if (!(this.om ? OM_TYPES : TEXT_TYPES).has(type)) throw this.err(`unknown metric type ${JSON.stringify(type)}`);
-      if (type === 'gauge_histogram') type = 'gaugehistogram';
-      if (this.typed.has(name)) throw this.err(`second # TYPE for ${name}`);
-      if (this.currentHasSamples && this.currentName === name) throw this.err(`# TYPE for ${name} after its samples`);
-      this.typed.add(name);
-      this.typeOf.set(name, type as FamilyType);
-      this.currentType = type as FamilyType;
-      if (fam) fam.type = type as FamilyType;
-    } else if (kw === 'HELP') {
-      if (this.helped.has(name)) throw this.err(`second # HELP for ${name}`);
-      this.helped.add(name);
-      if (fam) fam.help = unescape(rest, false, this);
-      else unescape(rest, false, this);
-    } else {
-      if (this.om && rest !== '' && !name.endsWith(`_${rest}`)) throw this.err(`unit ${rest} must be a suffix of the metric name ${name}`);
-      if (fam) fam.unit = rest;
+      if (meta.unit !== undefined) throw this.err(`second # UNIT for ${name}`);
+      for (let j = rest; j < end; j++) if (!is(s.charCodeAt(j), NAME)) throw this.err(`invalid unit ${JSON.stringify(s.slice(rest, end))}`);
+      const unit = s.slice(rest, end);
+      if (unit !== '' && !name.endsWith(`_${unit}`)) throw this.err(`unit ${unit} must be the suffix of the metric name ${name}`);
+      if (unit !== '' && (meta.type === 'info' || meta.type === 'stateset')) throw this.err(`${meta.type} ${name} cannot have a unit`);
+      meta.unit = unit;
+      if (meta.family && unit !== '') meta.family.unit = unit;
     }
   }
 
-  private readonly typed = new Set<string>();
-  /** OpenMetrics only: the line of each sample, for errors found when its family is complete. */
-  private readonly sampleLines = new Map<Sample, number>();
-  private readonly unitOf = new Set<string>();
-  /** Declared types, also of unselected families (whose Family object is null). */
-  private readonly typeOf = new Map<string, FamilyType>();
-  private readonly helped = new Set<string>();
-
-  /** Switches the current family (from metadata, or a sample of an undeclared name) and returns it (null: not selected). */
-  private family(name: string, fromMetadata: boolean): Family | null {
-    if (name === this.currentName && this.current !== undefined) return this.current;
-    if (this.seen.has(name)) {
-      // Metadata or samples of a family interleaved with another one.
-      if (this.om || fromMetadata) throw this.err(`metric family ${name} appears twice (its lines must be contiguous)`);
-    }
-    const selected = this.select ? this.select(name) : true;
-    const fam: Family | null = selected ? { name, type: this.om ? 'unknown' : 'untyped', samples: [] } : null;
-    if (fam) this.families.push(fam);
-    this.seen.set(name, fam);
-    this.current = fam;
-    this.currentName = name;
-    this.currentType = this.om ? 'unknown' : 'untyped';
-    this.currentHasSamples = false;
-    return fam;
-  }
-
-  /** The family a sample name belongs to, given the current family. */
-  private familyFor(sampleName: string): Family | null {
-    if (this.current !== undefined) {
-      const base = this.currentName;
-      if (sampleName === base) {
-        if (this.om && (this.currentType === 'counter' || this.currentType === 'info' || this.currentType === 'histogram' || this.currentType === 'gaugehistogram' || this.currentType === 'summary')) {
-          if (!(this.currentType === 'summary')) throw this.err(`a ${this.currentType} sample must have a suffix (${(SUFFIXES[this.currentType] ?? []).join(', ')})`);
-        }
-        return this.current;
-      }
-      if (sampleName.length > base.length && sampleName.startsWith(base)) {
-        const suffix = sampleName.slice(base.length);
-        const allowed = (this.om ? SUFFIXES : TEXT_SUFFIXES)[this.currentType];
-        if (allowed?.includes(suffix)) return this.current;
-      }
-    }
-    if (!this.om) {
-      for (const suffix of ['_bucket', '_sum', '_count']) {
-        if (!sampleName.endsWith(suffix)) continue;
-        const base = sampleName.slice(0, -suffix.length);
-        const fam = this.seen.get(base);
-        const type = fam?.type ?? this.typeOf.get(base);
-        if (type !== undefined && TEXT_SUFFIXES[type]?.includes(suffix) && this.seen.has(base)) {
-          this.current = fam ?? null;
-          this.currentName = base;
-          this.currentType = type;
-          return fam ?? null;
-        }
-      }
-    }
-    if (this.seen.has(sampleName) && !this.om) {
-      // 0.0.4: samples of one family separated by others are accepted (the Go parser merges them).
-      const fam = this.seen.get(sampleName)!;
-      this.current = fam;
-      this.currentName = sampleName;
-      this.currentType = fam?.type ?? 'untyped';
-      return fam;
-    }
-    return this.family(sampleName, false);
-  }
-
-  private parseSample(start: number, end: number): void {
+  /** HELP text in s[i..end): `\\`, `\n` and `\"` unescaped, any other backslash kept as it is (never an error). */
+  private help(i: number, end: number): string {
     const s = this.s;
-    let i = start;
-    let name: string;
-    let labels: Record<string, string> | undefined;
-    if (!this.om && s.charCodeAt(i) === LBRACE) {
-      // Newer text format: the (UTF-8, quoted) metric name inside the braces: {"my.metric",k="v"}.
-      labels = {};
-      const r = this.parseLabels(i + 1, end, labels, true);
-      if (r.name === undefined) throw this.err('a label set without a metric name');
-      name = r.name;
-      i = r.end;
-    } else {
-      // Fast path: another line of the current, unselected family is skipped without even slicing its name.
-      if (this.current === null) {
-        const k = this.sameFamilyEnd(start, end);
-        if (k >= 0) return this.skipSample(k, end, this.currentName, false);
-      }
-      if (!isNameStart(s.charCodeAt(i))) throw this.err(`invalid metric name at ${JSON.stringify(s.slice(i, Math.min(end, i + 20)))}`);
-      while (i < end && isNameChar(s.charCodeAt(i))) i++;
-      name = s.slice(start, i);
+    let b = this.backslashFrom(i);
+    if (b >= end) return s.slice(i, end);
+    let out = '';
+    while (b < end - 1) {
+      const c = s.charCodeAt(b + 1);
+      out += s.slice(i, b) + (c === 110 ? '\n' : c === BACKSLASH ? '\\' : c === QUOTE ? '"' : s.slice(b, b + 2));
+      i = b + 2;
+      b = this.backslashFrom(i);
     }
-    const fam = this.familyFor(name);
-    this.currentHasSamples = true;
-    if (fam === null) return this.skipSample(i, end, name, labels !== undefined); // not selected
-    if (!labels) {
-      labels = {};
-      let j = i;
-      if (!this.om) while (j < end && (s.charCodeAt(j) === SPACE || s.charCodeAt(j) === TAB)) j++;
-      if (j < end && s.charCodeAt(j) === LBRACE) i = this.parseLabels(j + 1, end, labels, false).end;
-    }
-    const afterLabels = i > start && s.charCodeAt(i - 1) === RBRACE;
-    if (this.om || !afterLabels) {
-      // NOTE: 0.0.4 takes a value right after a label set ("m{a="b"}1"); OpenMetrics wants exactly one space.
-      if (i >= end || (s.charCodeAt(i) !== SPACE && s.charCodeAt(i) !== TAB)) throw this.err(`expected a space and a value after ${name}`);
-      if (this.om && s.charCodeAt(i) !== SPACE) throw this.err('values must follow a single space');
-      i++;
-    }
-    if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    let j = i;
-    while (j < end && s.charCodeAt(j) !== SPACE && s.charCodeAt(j) !== TAB) j++;
-    if (this.om && (s.charCodeAt(end - 1) === SPACE || s.charCodeAt(end - 1) === TAB)) throw this.err('trailing whitespace');
-    const value = parseValue(s.slice(i, j), this.om);
-    if (value === undefined) throw this.err(`invalid value ${JSON.stringify(s.slice(i, j))} for ${name}`);
-    const sample: Sample = { name, labels, value };
-    i = j;
-    if (i < end) {
-      if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-      else i++;
-      if (i < end && s.charCodeAt(i) !== HASH) {
-        j = i;
-        while (j < end && s.charCodeAt(j) !== SPACE && s.charCodeAt(j) !== TAB) j++;
-        const ts = s.slice(i, j);
-        const ms = this.om ? parseOmTimestamp(ts) : parseTextTimestamp(ts);
-        if (ms === undefined) throw this.err(`invalid timestamp ${JSON.stringify(ts)}`);
-        sample.timestampMs = ms;
-        i = j;
-        if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-        else if (i < end) i++;
-      }
-      if (i < end) {
-        if (this.om && s.charCodeAt(i) === HASH) this.parseExemplar(i, end, fam.type, name);
-        else throw this.err(`unexpected text after the value of ${name}: ${JSON.stringify(s.slice(i, Math.min(end, i + 30)))}`);
-      }
-    }
-    if (this.om) this.checkOmValue(fam, name, sample);
-    else this.checkTextValue(fam, name, sample);
-    fam.samples.push(sample);
-    if (this.om) this.sampleLines.set(sample, this.line);
+    return out + s.slice(i, end);
   }
 
-  /** Text 0.0.4: le and quantile must be floats, histogram counts not negative (as expfmt checks). */
-  /** If the line at start names the current family (or one of its typed suffixes), the index after the name; else -1. */
-  private sameFamilyEnd(start: number, end: number): number {
-    const s = this.s;
-    const base = this.currentName;
-    if (!s.startsWith(base, start)) return -1;
-    let k = start + base.length;
-    if (k < end && isNameChar(s.charCodeAt(k))) {
-      const suffixes = (this.om ? SUFFIXES : TEXT_SUFFIXES)[this.currentType];
-      const suffix = suffixes?.find((x) => s.startsWith(x, k));
-      if (!suffix) return -1;
-      k += suffix.length;
-      if (k < end && isNameChar(s.charCodeAt(k))) return -1;
-    }
-    return k;
+  private setType(meta: Meta, type: FamilyType): void {
+    meta.type = type;
+    meta.typed = true;
+    meta.bare = !this.om || !OM_NO_BARE.has(type);
+    meta.suffixes = (this.om ? OM_SUFFIXES : TEXT_SUFFIXES)[type] ?? [];
+    this.nameSuffixed(meta);
+    if (meta.family) meta.family.type = type;
+  }
+
+  private newFamily(name: string): Meta {
+    const type: FamilyType = this.om ? 'unknown' : 'untyped';
+    const family: Family | null = !this.select || this.select(name) ? { name, type, samples: [] } : null;
+    if (family) this.families.push(family);
+    const meta: Meta = { name, type, family, typed: false, helped: false, unit: undefined, hasSamples: false, bare: true, suffixes: [], suffixed: [] };
+    this.metas.set(name, meta);
+    return meta;
+  }
+
+  private setCurrent(meta: Meta): void {
+    if (meta === this.cur) return;
+    if (this.om) this.finishFamily();
+    else this.nameSuffixed(meta);
+    this.cur = meta;
+  }
+
+  private nameSuffixed(meta: Meta): void {
+    // NOTE: text 0.0.4 (expfmt) gives a family of the exact name precedence over a histogram's or summary's
+    // suffix: such families (which may have appeared since) keep their names.
+    if (meta.suffixes.length === 0) return;
+    if (!this.om) meta.suffixes = meta.suffixes.filter((x) => !this.metas.has(meta.name + x));
+    meta.suffixed = meta.suffixes.map((x) => meta.name + x);
   }
 
   /**
-   * The rest of a sample line of an unselected family: checked for shape only (a balanced label set, then a
-   * value), without building labels, so garbage still fails the scrape while skipping stays cheap.
+   * Text 0.0.4: the family of a sample or metadata name, as expfmt finds it: the family of that exact name, else
+   * the histogram or summary whose `_bucket`/`_count`/`_sum` it is, else a new family. Families may interleave.
    */
-  private skipSample(i: number, end: number, name: string, labelsDone: boolean): void {
-    const s = this.s;
-    if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    if (!labelsDone && i < end && s.charCodeAt(i) === LBRACE) {
-      // Jump from quote to quote with indexOf (native), so a `}` inside a value does not end the set.
-      i++;
-      for (;;) {
-        const close = s.indexOf('}', i);
-        const quote = s.indexOf('"', i);
-        if (close < 0 || close >= end) throw this.err(`unterminated label set of ${name}`);
-        if (quote < 0 || quote > close) {
-          i = close + 1;
-          break;
-        }
-        let q = quote + 1;
-        for (;;) {
-          q = s.indexOf('"', q);
-          if (q < 0 || q >= end) throw this.err(`unterminated label set of ${name}`);
-          let backslashes = 0;
-          while (s.charCodeAt(q - 1 - backslashes) === BACKSLASH) backslashes++;
-          if (backslashes % 2 === 0) break;
-          q++;
-        }
-        i = q + 1;
+  private textFamily(name: string): Meta {
+    let meta = this.metas.get(name);
+    if (meta === undefined) {
+      for (const suffix of TEXT_SUFFIXES.histogram!) {
+        if (!name.endsWith(suffix)) continue;
+        const base = this.metas.get(name.slice(0, -suffix.length));
+        if (base && TEXT_SUFFIXES[base.type]?.includes(suffix)) meta = base;
       }
     }
-    while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    let j = i;
-    while (j < end && s.charCodeAt(j) !== SPACE && s.charCodeAt(j) !== TAB) j++;
-    if (!isDecimalAt(s, i, j) && parseValue(s.slice(i, j), this.om) === undefined) throw this.err(`invalid value ${JSON.stringify(s.slice(i, j))} for ${name}`);
+    meta ??= this.newFamily(name);
+    this.setCurrent(meta);
+    return meta;
   }
 
-  private checkTextValue(fam: Family, name: string, sample: Sample): void {
-    const t = fam.type;
-    const float = (v: string | undefined) => v !== undefined && parseValue(v, false) !== undefined;
-    if ((t === 'histogram' || t === 'gaugehistogram') && name.endsWith('_bucket') && !float(sample.labels['le'])) throw this.err(`expected float as value for 'le' label`);
-    if (t === 'summary' && name === fam.name && !float(sample.labels['quantile'])) throw this.err(`expected float as value for 'quantile' label`);
-    if (t === 'histogram' && (name.endsWith('_bucket') || name.endsWith('_count')) && sample.value < 0) throw this.err(`negative count for histogram ${fam.name}`);
+  /** OpenMetrics: the family of a name that is not one of the current family's: a new one, as families never interleave. */
+  private omFamily(name: string): Meta {
+    const known = this.metas.get(name);
+    if (known === this.cur && known) throw this.err(`a ${known.type} sample needs a suffix: ${OM_SUFFIXES[known.type]!.join(', ')}`);
+    if (known) throw this.err(`metric family ${name} appears twice (its lines must be contiguous)`);
+    for (const suffix of ALL_OM_SUFFIXES) {
+      if (!name.endsWith(suffix)) continue;
+      const owner = this.metas.get(name.slice(0, -suffix.length));
+      if (owner && OM_SUFFIXES[owner.type]?.includes(suffix)) throw this.err(`${name} belongs to the ${owner.type} ${owner.name}, whose lines must be contiguous`);
+    }
+    const meta = this.newFamily(name);
+    this.setCurrent(meta);
+    return meta;
   }
 
-  private checkOmValue(fam: Family, name: string, sample: Sample): void {
-    if (fam.type === 'summary' && (name.endsWith('_sum') || name.endsWith('_count')) && (Number.isNaN(sample.value) || sample.value < 0)) {
-      throw this.err(`${name} must not be negative or NaN`);
-    }
-    const t = fam.type;
-    const v = sample.value;
-    if ((t === 'counter' && name.endsWith('_total')) || name.endsWith('_count') || name.endsWith('_bucket') || (t === 'summary' && name.endsWith('_sum')) || (t === 'histogram' && name.endsWith('_sum'))) {
-      if (v < 0 || Number.isNaN(v) && !(t === 'summary' && name.endsWith('_sum'))) {
-        if (!(t === 'gaugehistogram')) throw this.err(`${name} must not be negative or NaN`);
-      }
-    }
-    if ((name.endsWith('_bucket') && t !== 'gaugehistogram' && t !== 'histogram') || ((t === 'histogram' || t === 'gaugehistogram') && name.endsWith('_bucket') && !('le' in sample.labels))) {
-      throw this.err(`${name} needs an le label`);
-    }
-    if (t === 'summary' && name === fam.name && !('quantile' in sample.labels)) throw this.err(`${name} needs a quantile label`);
-    if (t === 'stateset' && v !== 0 && v !== 1) throw this.err(`stateset values must be 0 or 1`);
+  private omMetaFamily(name: string, kw: string): Meta {
+    const meta = this.metas.get(name);
+    if (meta === undefined) return this.omFamily(name);
+    if (meta !== this.cur) throw this.err(`metric family ${name} appears twice (its lines must be contiguous)`);
+    if (meta.hasSamples) throw this.err(`# ${kw} for ${name} after its samples`);
+    return meta;
   }
 
-  /** Reads a quoted string from just after its opening quote; returns the unescaped text and the index after the closing quote. */
-  private quoted(i: number, end: number, what: string): { text: string; end: number } {
+  /** A sample line from its first character. */
+  private sampleLine(start: number, end: number): void {
     const s = this.s;
-    const start = i;
-    let escaped = false;
-    while (i < end && s.charCodeAt(i) !== QUOTE) {
-      if (s.charCodeAt(i) === BACKSLASH) {
-        escaped = true;
-        i++;
-      }
-      i++;
-    }
-    if (i >= end) throw this.err(`unterminated ${what}`);
-    const raw = s.slice(start, i);
-    return { text: escaped ? unescape(raw, true, this, !this.om) : raw, end: i + 1 };
-  }
-
-  /**
-   * Labels `k="v",...}` from just after `{`; returns the index after `}`. With allowName (text format), one
-   * entry may be a bare quoted string: the metric name; label names may be quoted too.
-   */
-  private parseLabels(i: number, end: number, labels: Record<string, string>, allowName: boolean): { end: number; name?: string } {
-    const s = this.s;
+    if (!this.om && s.charCodeAt(start) === LBRACE) return this.quotedNameSample(start, end);
+    // Fast path: a line of the current family, its name compared in place rather than scanned and sliced.
+    let meta = this.cur;
     let name: string | undefined;
-    const ws = () => {
-      if (!this.om) while (i < end && (s.charCodeAt(i) === SPACE || s.charCodeAt(i) === TAB)) i++;
-    };
-    ws();
-    while (i < end && s.charCodeAt(i) !== RBRACE) {
+    let i = start;
+    if (meta !== undefined && s.startsWith(meta.name, start)) {
+      const base = meta.name;
+      if (!is(s.charCodeAt(start + base.length), NAME)) {
+        if (meta.bare) name = base;
+      } else {
+        const at = start + base.length;
+        for (let k = 0; k < meta.suffixes.length; k++) {
+          const suffix = meta.suffixes[k]!;
+          if (s.startsWith(suffix, at) && !is(s.charCodeAt(at + suffix.length), NAME)) {
+            name = meta.suffixed[k];
+            break;
+          }
+        }
+      }
+    }
+    if (name !== undefined && meta !== undefined) i += name.length;
+    else {
+      if (!is(s.charCodeAt(i), NAME_START)) throw this.err(`invalid metric name at ${JSON.stringify(s.slice(i, Math.min(end, i + 20)))}`);
+      while (is(s.charCodeAt(++i), NAME));
+      name = s.slice(start, i);
+      meta = this.om ? this.omFamily(name) : this.textFamily(name);
+    }
+    if (meta.family === null) return this.skip(meta, i, end, name);
+    meta.hasSamples = true;
+    const labels: Record<string, string> = {};
+    let j = i;
+    if (!this.om) while (isBlank(s.charCodeAt(j))) j++;
+    const braces = s.charCodeAt(j) === LBRACE;
+    if (braces) i = this.labelSet(j + 1, end, labels, false);
+    else this.labelCount = 0;
+    this.sampleRest(meta, meta.family, name, labels, braces, i, end);
+  }
+
+  /** Text format `{"my.metric",k="v"} 1`: the (UTF-8) metric name quoted inside the label set. */
+  private quotedNameSample(start: number, end: number): void {
+    const labels: Record<string, string> = {};
+    this.quotedName = undefined;
+    const i = this.labelSet(start + 1, end, labels, true);
+    const name = this.quotedName;
+    if (name === undefined) throw this.err('invalid metric name: a label set without a metric name');
+    const meta = this.textFamily(name);
+    if (meta.family === null) return this.skip(meta, i, end, name);
+    meta.hasSamples = true;
+    this.sampleRest(meta, meta.family, name, labels, true, i, end);
+  }
+
+  /** The value, timestamp (and OpenMetrics exemplar) from just after the name or label set; then adds the sample. */
+  private sampleRest(meta: Meta, family: Family, name: string, labels: Record<string, string>, braces: boolean, i: number, end: number): void {
+    const s = this.s;
+    const om = this.om;
+    const c = s.charCodeAt(i);
+    if (om ? c !== SPACE : !isBlank(c) && !braces) throw this.err(`expected a space and a value after ${name}`);
+    if (om) i++;
+    else while (isBlank(s.charCodeAt(i))) i++;
+    const value = this.value(i, end, name);
+    const j = this.pos;
+    const sample: Sample = { name, labels, value };
+    if (om) {
+      const exemplar = j < end ? this.omTail(sample, j, end) : -1;
+      this.omSample(meta, family, sample);
+      // NOTE: after omSample, which reads the sample's label names from keys: the exemplar's overwrite them.
+      if (exemplar >= 0) this.exemplar(meta, name, exemplar, end);
+    } else {
+      if (j < end) this.textTail(sample, j, end);
+      this.textChecks(meta, sample);
+    }
+    family.samples.push(sample);
+  }
+
+  /**
+   * The sample value at i; leaves its end in pos. NOTE: plain decimals of up to 15 digits (most values) are read
+   * in the same pass that finds their end, and exactly (see parseDecimalAt); the rest by parseFloatAt.
+   */
+  private value(i: number, end: number, name: string): number {
+    const s = this.s;
+    let j = i;
+    let m = 0;
+    let digits = 0;
+    let fraction = 0;
+    let c = s.charCodeAt(j);
+    for (; c >= 48 && c <= 57; c = s.charCodeAt(++j), digits++) m = m * 10 + (c - 48);
+    if (c === 46) {
+      for (c = s.charCodeAt(++j); c >= 48 && c <= 57; c = s.charCodeAt(++j), digits++, fraction++) m = m * 10 + (c - 48);
+    }
+    if (digits > 0 && digits <= 15 && (j === end || c === SPACE || (c === TAB && !this.om))) {
+      this.pos = j;
+      return fraction === 0 ? m : m / POW10[fraction]!;
+    }
+    j = i;
+    if (this.om) while (j < end && s.charCodeAt(j) !== SPACE) j++;
+    else while (j < end && !isBlank(s.charCodeAt(j))) j++;
+    const v = parseFloatAt(s, i, j);
+    if (v === undefined) throw this.valueError(i, j, name);
+    this.pos = j;
+    return v;
+  }
+
+  /** Text: `[blanks timestamp-ms] blanks*` after the value. */
+  private textTail(sample: Sample, i: number, end: number): void {
+    const s = this.s;
+    while (isBlank(s.charCodeAt(i))) i++;
+    if (i === end) return;
+    let j = i;
+    while (j < end && !isBlank(s.charCodeAt(j))) j++;
+    const ts = parseIntAt(s, i, j);
+    if (ts === undefined) throw this.err(`expected integer as timestamp, got ${JSON.stringify(s.slice(i, j))}`);
+    sample.timestampMs = ts;
+    while (isBlank(s.charCodeAt(j))) j++;
+    if (j !== end) throw this.err(`spurious string after timestamp: ${JSON.stringify(s.slice(j, end))}`);
+  }
+
+  /**
+   * OpenMetrics: ` timestamp-seconds` and/or ` # {labels} value [timestamp]`, each after exactly one space.
+   * Returns the index of the exemplar's `#`, or -1.
+   */
+  private omTail(sample: Sample, i: number, end: number): number {
+    const s = this.s;
+    i++; // the space after the value
+    if (s.charCodeAt(i) !== HASH) {
+      let j = i;
+      while (j < end && s.charCodeAt(j) !== SPACE) j++;
+      const ts = omTimestampAt(s, i, j);
+      if (ts === undefined) throw this.err(`invalid timestamp ${JSON.stringify(s.slice(i, j))}`);
+      sample.timestampMs = ts;
+      if (j === end) return -1;
+      i = j + 1;
+      if (s.charCodeAt(i) !== HASH) throw this.err(`unexpected text after the timestamp: ${JSON.stringify(s.slice(j, end))}`);
+    }
+    return i;
+  }
+
+  /** OpenMetrics exemplar from its `#`: validated and dropped. */
+  private exemplar(meta: Meta, name: string, i: number, end: number): void {
+    const s = this.s;
+    const t = meta.type;
+    const allowed = (t === 'counter' && name.endsWith('_total')) || ((t === 'histogram' || t === 'gaugehistogram') && name.endsWith('_bucket'));
+    if (!allowed) throw this.err(`exemplars are not allowed on ${name}`);
+    if (s.charCodeAt(i + 1) !== SPACE || s.charCodeAt(i + 2) !== LBRACE) throw this.err('an exemplar must be "# {labels} value [timestamp]"');
+    const labels: Record<string, string> = {};
+    i = this.labelSet(i + 3, end, labels, false);
+    let runes = 0;
+    for (const k in labels) runes += codePoints(k) + codePoints(labels[k]!);
+    if (runes > 128) throw this.err(`exemplar labels have ${runes} characters, more than 128`);
+    if (s.charCodeAt(i) !== SPACE) throw this.err('an exemplar needs a value');
+    let j = ++i;
+    while (j < end && s.charCodeAt(j) !== SPACE) j++;
+    if (parseFloatAt(s, i, j) === undefined) throw this.err(`invalid exemplar value ${JSON.stringify(s.slice(i, j))}`);
+    if (j < end && omTimestampAt(s, j + 1, end) === undefined) throw this.err(`invalid exemplar timestamp ${JSON.stringify(s.slice(j + 1, end))}`);
+  }
+
+  /** Text 0.0.4, as expfmt checks: `le` and `quantile` are floats, histogram counts are not negative. */
+  private textChecks(meta: Meta, sample: Sample): void {
+    const t = meta.type;
+    if (t === 'untyped' || t === 'counter' || t === 'gauge') return;
+    const name = sample.name;
+    const bucket = name !== meta.name && name.endsWith('_bucket');
+    if (bucket && parseFloatString(sample.labels['le']) === undefined) throw this.err(`expected float as value for 'le' label`);
+    if (t === 'summary' && name === meta.name && parseFloatString(sample.labels['quantile']) === undefined) throw this.err(`expected float as value for 'quantile' label`);
+    if (t === 'histogram' && sample.value < 0) {
+      if (bucket) throw this.err(`negative bucket population for histogram ${JSON.stringify(meta.name)}`);
+      if (name.endsWith('_count') && name !== meta.name) throw this.err(`negative count for histogram ${JSON.stringify(meta.name)}`);
+    }
+  }
+
+  /** OpenMetrics per-sample rules, then grouping: a new MetricPoint group closes (and validates) the previous one. */
+  private omSample(meta: Meta, family: Family, sample: Sample): void {
+    const { name, labels, value } = sample;
+    const t = meta.type;
+    const base = meta.name;
+    const notNegative = value >= 0; // false for NaN too
+    if (t === 'counter') {
+      if (name.endsWith('_total') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+    } else if (t === 'histogram' || t === 'gaugehistogram') {
+      if (name.endsWith('_bucket')) {
+        if (labels['le'] === undefined) throw this.err(`${name} needs an le label`);
+        if (!notNegative) throw this.err(`${name} must not be negative or NaN`);
+      } else if (name.endsWith('count') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+    } else if (t === 'summary') {
+      if (name === base) {
+        const q = parseDecimalString(labels['quantile']);
+        if (q === undefined || q < 0 || q > 1) throw this.err(`${name} needs a quantile label between 0 and 1`);
+        if (value < 0) throw this.err(`summary quantile values must not be negative`);
+      } else if (!name.endsWith('_created') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+    } else if (t === 'info') {
+      if (value !== 1) throw this.err(`info values must be 1`);
+    } else if (t === 'stateset') {
+      if (value !== 0 && value !== 1) throw this.err(`stateset values must be 0 or 1`);
+      if (labels[base] === undefined) throw this.err(`stateset samples need a label named ${base}`);
+    }
+    // The group goes on while the labels but the ignored one are those of the previous sample (compared along
+    // this sample's label names, left in keys by labelSet, and by count).
+    const samples = family.samples;
+    const ignored = groupIgnores(meta);
+    const prev = samples.length > 0 ? samples[samples.length - 1]!.labels : undefined;
+    let same = prev !== undefined;
+    let size = 0;
+    for (let k = 0; k < this.labelCount; k++) {
+      const key = this.keys[k]!;
+      if (key === ignored) continue;
+      size++;
+      if (prev?.[key] !== labels[key]) same = false;
+    }
+    if (!same || size !== this.groupSize) {
+      if (prev) this.closeGroup(meta, family);
+      if (ignored !== '') {
+        // NOTE: only for histograms, summaries and statesets, whose MetricPoints are several lines by nature:
+        // elsewhere a label set seen again is mostly a duplicate series; not checked, which spares a key per sample.
+        const key = groupKey(labels, ignored);
+        if (this.groups.has(key)) throw this.err(`samples of ${base}{${key}} are not together`);
+        this.groups.add(key);
+      }
+      this.groupStart = samples.length;
+      this.groupSize = size;
+      this.groupTimestamps = false;
+    }
+    if (sample.timestampMs !== undefined) this.groupTimestamps = true;
+    this.lines.push(this.line);
+  }
+
+  /** OpenMetrics: validates the current family's last group and forgets its groups. */
+  private finishFamily(): void {
+    const meta = this.cur;
+    if (meta?.family && meta.family.samples.length > 0) this.closeGroup(meta, meta.family);
+    this.groups.clear();
+    this.lines.length = 0;
+    this.groupStart = 0;
+  }
+
+  /** OpenMetrics rules of one group (samples of one label set): timestamps per series, histogram structure. */
+  private closeGroup(meta: Meta, family: Family): void {
+    const samples = family.samples;
+    const from = this.groupStart;
+    const fail = this.failAt;
+    if (this.groupTimestamps) {
+      // Samples of one series: all with a timestamp or none, and timestamps never going back.
+      const ignored = groupIgnores(meta);
+      const last = new Map<string, number | undefined>();
+      for (let k = from; k < samples.length; k++) {
+        const smp = samples[k]!;
+        const series = `${smp.name}\u0000${ignored ? (smp.labels[ignored] ?? '') : ''}`;
+        if (last.has(series)) {
+          const prev = last.get(series);
+          if ((prev === undefined) !== (smp.timestampMs === undefined)) fail(k, `${smp.name} has samples with and without timestamps`);
+          if (prev !== undefined && smp.timestampMs! < prev) fail(k, `timestamps of ${smp.name} go backwards`);
+        }
+        last.set(series, smp.timestampMs);
+      }
+    }
+    if (meta.type === 'histogram' || meta.type === 'gaugehistogram') this.checkHistogram(meta, samples, from, fail);
+  }
+
+  /** Throws a ParseError at the line of the current family's sample at (OpenMetrics). */
+  private readonly failAt = (at: number, reason: string): never => {
+    throw new ParseError(this.lines[at]!, reason);
+  };
+
+  private checkHistogram(meta: Meta, samples: Sample[], from: number, fail: (at: number, reason: string) => never): void {
+    const gauge = meta.type === 'gaugehistogram';
+    const bucketName = `${meta.name}_bucket`;
+    const sumName = meta.name + (gauge ? '_gsum' : '_sum');
+    const countName = meta.name + (gauge ? '_gcount' : '_count');
+    let sum = -1;
+    let count = -1;
+    let lastBucket = -1;
+    let prevLe = -Infinity;
+    let negativeBuckets = false;
+    for (let k = from; k < samples.length; k++) {
+      const smp = samples[k]!;
+      if (smp.name === sumName) sum = k;
+      else if (smp.name === countName) count = k;
+      else if (smp.name === bucketName) {
+        const raw = smp.labels['le']!;
+        const le = raw === '+Inf' ? Infinity : parseDecimalString(raw);
+        if (le === undefined) fail(k, `invalid le ${JSON.stringify(raw)}`);
+        if (le <= prevLe) fail(k, 'buckets must be in increasing le order');
+        if (lastBucket >= 0 && smp.value < samples[lastBucket]!.value) fail(k, 'bucket counts must not decrease');
+        if (le < 0) negativeBuckets = true;
+        prevLe = le;
+        lastBucket = k;
+      }
+    }
+    if (lastBucket < 0) fail(from, `${meta.name} has no buckets`);
+    if (prevLe !== Infinity) fail(lastBucket, `${meta.name} needs a +Inf bucket`);
+    if ((sum < 0) !== (count < 0)) fail(Math.max(sum, count), `${meta.name} needs both ${sumName} and ${countName}, or neither`);
+    if (count >= 0 && samples[count]!.value !== samples[lastBucket]!.value) fail(count, `${countName} must equal the +Inf bucket`);
+    if (sum >= 0) {
+      if (negativeBuckets && !gauge) fail(sum, `a histogram with negative buckets has no ${sumName}`);
+      if (!negativeBuckets && !(samples[sum]!.value >= 0)) fail(sum, `${sumName} may be negative only with negative buckets`);
+    }
+  }
+
+  /**
+   * Labels from just after `{` up to and including `}`; returns the index after `}`. Text 0.0.4 allows blanks
+   * around every token, a trailing comma, blanks alone between labels (as Prometheus does), quoted label names and,
+   * with allowName, one bare quoted string: the metric name (left in quotedName).
+   */
+  private labelSet(i: number, end: number, labels: Record<string, string>, allowName: boolean): number {
+    const s = this.s;
+    const om = this.om;
+    let n = 0;
+    if (!om) while (isBlank(s.charCodeAt(i))) i++;
+    while (s.charCodeAt(i) !== RBRACE) {
+      if (i >= end) throw this.err('unexpected end of label set');
       let key: string;
-      if (!this.om && s.charCodeAt(i) === QUOTE) {
-        const q = this.quoted(i + 1, end, 'quoted name');
-        i = q.end;
-        ws();
+      const cached = this.keys[n];
+      if (cached !== undefined && s.startsWith(cached, i) && !is(s.charCodeAt(i + cached.length), LABEL)) {
+        // The label name at this position on the last line: no scan, no slice.
+        key = cached;
+        i += key.length;
+        if (!om) while (isBlank(s.charCodeAt(i))) i++;
+        if (s.charCodeAt(i) !== EQUALS) throw this.err(`expected '=' after label name ${key}`);
+      } else if (!om && s.charCodeAt(i) === QUOTE) {
+        key = this.labelValue(i + 1, end);
+        this.keys[n] = '\n'; // matches no later line: a quoted name may hold what an unquoted one may not
+        i = this.pos;
+        while (isBlank(s.charCodeAt(i))) i++;
         if (s.charCodeAt(i) !== EQUALS) {
-          if (!allowName || name !== undefined) throw this.err(`unexpected quoted name ${JSON.stringify(q.text)} in a label set`);
-          name = q.text;
-          if (s.charCodeAt(i) === COMMA) {
-            i++;
-            ws();
-          } else if (s.charCodeAt(i) !== RBRACE) throw this.err(`expected , or } after the metric name`);
+          if (!allowName) throw this.err(`unexpected quoted name ${JSON.stringify(key)} in a label set`);
+          if (this.quotedName !== undefined) throw this.err(`multiple metric names: ${JSON.stringify(this.quotedName)} and ${JSON.stringify(key)}`);
+          this.quotedName = key;
+          i = this.labelEnd(i, end);
           continue;
         }
-        key = q.text;
       } else {
-        const kStart = i;
-        if (!isLabelStart(s.charCodeAt(i))) throw this.err(`invalid label name at ${JSON.stringify(s.slice(i, Math.min(end, i + 20)))}`);
-        while (i < end && isLabelChar(s.charCodeAt(i))) i++;
-        key = s.slice(kStart, i);
+        const start = i;
+        if (!is(s.charCodeAt(i), LABEL_START)) throw this.err(`invalid label name at ${JSON.stringify(s.slice(i, Math.min(end, i + 20)))}`);
+        while (is(s.charCodeAt(++i), LABEL));
+        key = this.keys[n] = s.slice(start, i);
+        if (!om) while (isBlank(s.charCodeAt(i))) i++;
+        if (s.charCodeAt(i) !== EQUALS) throw this.err(`expected '=' after label name ${key}`);
       }
-      ws();
-      if (s.charCodeAt(i) !== EQUALS) throw this.err(`expected = after label ${key}`);
       i++;
-      ws();
-      if (s.charCodeAt(i) !== QUOTE) throw this.err(`expected a quoted value for label ${key}`);
-      i++;
-      const vStart = i;
-      let escaped = false;
-      while (i < end && s.charCodeAt(i) !== QUOTE) {
-        if (s.charCodeAt(i) === BACKSLASH) {
-          escaped = true;
-          i++;
-        }
-        i++;
-      }
-      if (i >= end) throw this.err(`unterminated value of label ${key}`);
-      const raw = s.slice(vStart, i);
-      i++;
-      if (key === '__name__') throw this.err('label __name__ is not allowed');
-      if (Object.prototype.hasOwnProperty.call(labels, key)) throw this.err(`duplicate label ${key}`);
-      labels[key] = escaped ? unescape(raw, true, this, !this.om) : raw;
-      ws();
-      const c = s.charCodeAt(i);
-      if (c === COMMA) {
-        i++;
-        ws();
-        if (this.om && s.charCodeAt(i) === RBRACE) throw this.err('trailing comma in labels');
-      } else if (c !== RBRACE && !(!this.om && s.charCodeAt(i - 1) === SPACE)) {
-        // NOTE: 0.0.4 as the Prometheus server parses it also takes labels separated by whitespace alone.
-        throw this.err(`expected , or } after label ${key}`);
-      }
+      if (!om) while (isBlank(s.charCodeAt(i))) i++;
+      if (s.charCodeAt(i) !== QUOTE) throw this.err(`expected '"' at start of the value of label ${key}`);
+      const value = this.labelValue(i + 1, end);
+      if (key === '__name__') throw this.err('label name "__name__" is reserved');
+      if (Object.hasOwn(labels, key)) throw this.err(`duplicate label name ${key}`);
+      if (key === '__proto__') Object.defineProperty(labels, key, { value, enumerable: true, writable: true, configurable: true });
+      else labels[key] = value;
+      n++;
+      i = this.labelEnd(this.pos, end);
     }
-    if (i >= end) throw this.err('unterminated label set');
-    return { end: i + 1, ...(name !== undefined ? { name } : {}) };
+    this.labelCount = n;
+    return i + 1;
   }
 
-  /** OpenMetrics exemplar ` # {labels} value [timestamp]`: validated and dropped. */
-  private parseExemplar(i: number, end: number, type: FamilyType, name: string): void {
+  /** After a label (or quoted name): the index of the next label, or of `}`. */
+  private labelEnd(i: number, end: number): number {
     const s = this.s;
-    const allowed = (type === 'counter' && name.endsWith('_total')) || ((type === 'histogram' || type === 'gaugehistogram') && name.endsWith('_bucket'));
-    if (!allowed) throw this.err(`exemplars are not allowed on ${name}`);
-    if (s.charCodeAt(i + 1) !== SPACE || s.charCodeAt(i + 2) !== LBRACE) throw this.err('invalid exemplar');
-    const labels: Record<string, string> = {};
-    i = this.parseLabels(i + 3, end, labels, false).end;
-    let runes = 0;
-    for (const [k, v] of Object.entries(labels)) runes += [...k].length + [...v].length;
-    if (runes > 128) throw this.err('exemplar labels longer than 128 characters');
-    if (s.charCodeAt(i) !== SPACE) throw this.err('exemplar needs a value');
-    i++;
-    let j = i;
-    while (j < end && s.charCodeAt(j) !== SPACE) j++;
-    if (parseValue(s.slice(i, j), true) === undefined) throw this.err('invalid exemplar value');
-    if (j < end) {
-      const ts = s.slice(j + 1, end);
-      if (parseOmTimestamp(ts) === undefined) throw this.err('invalid exemplar timestamp');
+    if (this.om) {
+      const c = s.charCodeAt(i);
+      if (c === COMMA && s.charCodeAt(i + 1) !== RBRACE) return i + 1;
+      if (c === RBRACE) return i;
+      throw this.err(c === COMMA ? 'trailing comma in a label set' : 'expected , or } after a label');
     }
+    const at = i;
+    while (isBlank(s.charCodeAt(i))) i++;
+    const c = s.charCodeAt(i);
+    if (c === COMMA) {
+      i++;
+      while (isBlank(s.charCodeAt(i))) i++;
+      return i;
+    }
+    if (c === RBRACE || (i > at && i < end)) return i;
+    throw this.err(i >= end ? 'unexpected end of label set' : `unexpected end of label value, got ${JSON.stringify(s.slice(i, i + 1))}`);
+  }
+
+  /**
+   * A quoted string from just after its opening quote (label value, or a quoted name in the text format); leaves
+   * the index after the closing quote in pos. Escapes: `\\`, `\"`, `\n`; others are an error in text 0.0.4 and
+   * kept as they are in OpenMetrics.
+   */
+  private labelValue(i: number, end: number): string {
+    const s = this.s;
+    const q = s.indexOf('"', i);
+    if (q < 0 || q >= end) throw this.err('unexpected end of label value (no closing quote on the line)');
+    if (this.backslashFrom(i) > q) {
+      this.pos = q + 1;
+      return s.slice(i, q);
+    }
+    let out = '';
+    let from = i;
+    for (;;) {
+      if (i >= end) throw this.err('unexpected end of label value (no closing quote on the line)');
+      const c = s.charCodeAt(i);
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) {
+        i++;
+        continue;
+      }
+      const e = s.charCodeAt(i + 1);
+      if (e === 110) out += `${s.slice(from, i)}\n`;
+      else if (e === BACKSLASH || e === QUOTE) out += s.slice(from, i) + s[i + 1]!;
+      else if (this.om && i + 1 < end) out += s.slice(from, i + 2);
+      else throw this.err(`invalid escape sequence ${JSON.stringify(s.slice(i, i + 2))}`);
+      i += 2;
+      from = i;
+    }
+    this.pos = i + 1;
+    return out + s.slice(from, i);
+  }
+
+  /**
+   * The rest of a line of an unselected family. Its first sample line is checked for shape only, so that a body
+   * that is not an exposition at all still fails: a label set closed by a `}` outside quotes, then a valid value.
+   * NOTE: later lines are not read at all: checking each one cost a third of the time of a page parsed with ~1%
+   * of its families selected.
+   */
+  private skip(meta: Meta, i: number, end: number, name: string): void {
+    if (meta.hasSamples) return;
+    meta.hasSamples = true;
+    const s = this.s;
+    while (isBlank(s.charCodeAt(i))) i++;
+    if (s.charCodeAt(i) === LBRACE) {
+      let quoted = false;
+      for (i++; ; i++) {
+        if (i >= end) throw this.err(`unterminated label set of ${name}`);
+        const c = s.charCodeAt(i);
+        if (quoted) {
+          if (c === BACKSLASH) i++;
+          else if (c === QUOTE) quoted = false;
+        } else if (c === QUOTE) quoted = true;
+        else if (c === RBRACE) break;
+      }
+      i++;
+      while (isBlank(s.charCodeAt(i))) i++;
+    }
+    let j = i;
+    while (j < end && !isBlank(s.charCodeAt(j))) j++;
+    if (parseFloatAt(s, i, j) === undefined) throw this.valueError(i, j, name);
+  }
+
+  /**
+   * The index of the first backslash at or after i (s.length if none). NOTE: cached, and scans move forward, so
+   * the whole body is searched once in total; text without escapes then needs no per-character check.
+   */
+  private backslashFrom(i: number): number {
+    if (this.nextBackslash < i) {
+      this.nextBackslash = this.s.indexOf('\\', i);
+      if (this.nextBackslash < 0) this.nextBackslash = this.s.length;
+    }
+    return this.nextBackslash;
+  }
+
+  private valueError(i: number, j: number, name: string): ParseError {
+    const text = this.s.slice(i, j);
+    // NOTE: CRLF line ends are not accepted (neither Prometheus parser does); say so rather than just "invalid".
+    return this.err(`invalid value ${JSON.stringify(text)} for ${name}${text.endsWith('\r') ? ' (lines must end with \\n, not \\r\\n)' : ''}`);
   }
 }
 
-/** Values: Go ParseFloat syntax minus hex/underscores; NaN, ±Inf. */
-function parseValue(t: string, om: boolean): number | undefined {
-  if (isDecimalAt(t, 0, t.length)) return Number(t);
-  if (t === '+Inf' || t === 'Inf' || (!om && (t === '+inf' || t === 'inf'))) return Infinity;
-  if (t === '-Inf' || (!om && t === '-inf')) return -Infinity;
-  if (t === 'NaN') return Number.NaN;
+/** The label OpenMetrics groups samples across: MetricPoints are label sets without it. */
+function groupIgnores(meta: Meta): string {
+  const t = meta.type;
+  return t === 'histogram' || t === 'gaugehistogram' ? 'le' : t === 'summary' ? 'quantile' : t === 'stateset' ? meta.name : '';
+}
+
+function groupKey(labels: Record<string, string>, ignored: string): string {
+  return Object.keys(labels)
+    .filter((k) => k !== ignored)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(',');
+}
+
+function codePoints(t: string): number {
+  let n = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++; // low surrogates complete a pair already counted
+  }
+  return n;
+}
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * s[i..j) as Go's strconv.ParseFloat reads it, minus what both Prometheus parsers reject (hex, underscores):
+ * a decimal, or case-insensitive `[+-]Inf`, `[+-]Infinity`, `NaN`. undefined if invalid or out of range.
+ */
+function parseFloatAt(s: string, i: number, j: number): number | undefined {
+  let c = s.charCodeAt(i);
+  let k = i;
+  if (c === 43 || c === 45) c = s.charCodeAt(++k);
+  if ((c >= 48 && c <= 57) || c === 46) {
+    const v = parseDecimalAt(s, k, j, 0);
+    return v === undefined ? undefined : s.charCodeAt(i) === 45 ? -v : v;
+  }
+  const len = j - k;
+  if ((len === 3 || len === 8) && matchesLower(s, k, j, 'infinity')) return s.charCodeAt(i) === 45 ? -Infinity : Infinity;
+  if (k === i && len === 3 && matchesLower(s, k, j, 'nan')) return Number.NaN;
   return undefined;
 }
 
-/** Whether s[i..j) is a decimal float: [+-] (digits [. digits] | . digits) [e [+-] digits]. No regex, no slice. */
-function isDecimalAt(s: string, i: number, j: number): boolean {
-  if (i < j && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
-  let digits = 0;
-  while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, digits++);
-  if (i < j && s.charCodeAt(i) === 46) {
-    i++;
-    while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, digits++);
-  }
-  if (digits === 0) return false;
-  if (i < j && (s.charCodeAt(i) === 101 || s.charCodeAt(i) === 69)) {
-    i++;
-    if (i < j && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
-    let exp = 0;
-    while (i < j && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) (i++, exp++);
-    if (exp === 0) return false;
-  }
-  return i === j;
+/** Whether s[i..j) equals the start of word, ignoring ASCII case. */
+function matchesLower(s: string, i: number, j: number, word: string): boolean {
+  for (let k = 0; k < j - i; k++) if ((s.charCodeAt(i + k) | 0x20) !== word.charCodeAt(k)) return false;
+  return true;
 }
 
-function parseTextTimestamp(t: string): number | undefined {
-  return /^-?\d+$/.test(t) ? Number(t) : undefined;
+function parseFloatString(t: string | undefined): number | undefined {
+  return t === undefined ? undefined : parseFloatAt(t, 0, t.length);
 }
 
-function parseOmTimestamp(t: string): number | undefined {
-  if (!/^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
-  return Number(t) * 1000;
-}
-
-/** Label values and HELP text: \\ \" \n (HELP has no \"; OpenMetrics rejects any other escape). */
-function unescape(raw: string, labelValue: boolean, p: { err(r: string): ParseError }, strict = true): string {
-  if (!raw.includes('\\')) return raw;
-  let out = '';
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i]!;
-    if (c !== '\\') {
-      out += c;
-      continue;
-    }
-    const n = raw[++i];
-    if (n === 'n') out += '\n';
-    else if (n === '\\') out += '\\';
-    else if (n === '"') out += '"';
-    else if (labelValue && strict) throw p.err(`invalid escape \\${n ?? ''} in label value`);
-    else out += `\\${n ?? ''}`;
-  }
-  return out;
+/** A signed decimal (no Inf/NaN), as OpenMetrics wants for `le` and `quantile`. */
+function parseDecimalString(t: string | undefined): number | undefined {
+  if (t === undefined) return undefined;
+  const c = t.charCodeAt(0);
+  const sign = c === 43 || c === 45 ? 1 : 0;
+  const v = parseDecimalAt(t, sign, t.length, 0);
+  return v !== undefined && c === 45 ? -v : v;
 }
 
 /**
- * OpenMetrics rules that need a whole family: series order and timestamps, histogram and summary structure,
- * info and stateset values. Throws ParseError at the offending sample's line.
+ * Unsigned decimal `digits[.digits][e[+-]digits]` (or `.digits...`) in s[i..j), times 10^shift; undefined if
+ * invalid or infinite. NOTE: up to 15 significant digits and a power of ten up to 22 this is exact and correctly
+ * rounded without slicing (a double holds both exactly, so one multiplication or division rounds once); anything
+ * else goes through Number().
  */
-function validateOmFamily(f: Family, lineOf: (s: Sample) => number): void {
-  const fail = (smp: Sample, reason: string): never => {
-    throw new ParseError(lineOf(smp), reason);
-  };
-  const GROUPED = new Set(['le', 'quantile']);
-  const groupKey = (smp: Sample) => Object.keys(smp.labels).filter((k) => !GROUPED.has(k)).sort().map((k) => `${k}=${smp.labels[k]}`).join(',');
-  // Series: a label group, once left, never comes back; timestamps never go backwards; all or none timestamped.
-  const done = new Set<string>();
-  let currentGroup: string | undefined;
-  const lastTs = new Map<string, number | undefined>();
-  for (const smp of f.samples) {
-    const g = groupKey(smp);
-    if (g !== currentGroup) {
-      if (done.has(g)) fail(smp, `samples of ${f.name}{${g}} are not grouped together`);
-      if (currentGroup !== undefined) done.add(currentGroup);
-      currentGroup = g;
-    }
-    const series = `${smp.name}{${Object.keys(smp.labels).sort().map((k) => `${k}=${smp.labels[k]}`).join(',')}}`;
-    if (lastTs.has(series)) {
-      const prev = lastTs.get(series);
-      if ((prev === undefined) !== (smp.timestampMs === undefined)) fail(smp, `${series} mixes samples with and without timestamps`);
-      if (prev !== undefined && smp.timestampMs! < prev) fail(smp, `timestamps of ${series} go backwards`);
-    }
-    lastTs.set(series, smp.timestampMs);
+function parseDecimalAt(s: string, i: number, j: number, shift: number): number | undefined {
+  const start = i;
+  let m = 0;
+  let sig = 0;
+  let digits = 0;
+  let exp = shift;
+  let c = s.charCodeAt(i);
+  while (c >= 48 && c <= 57 && i < j) {
+    m = m * 10 + (c - 48);
+    if (m !== 0) sig++;
+    digits++;
+    c = s.charCodeAt(++i);
   }
-  if (f.type === 'histogram' || f.type === 'gaugehistogram') validateHistogram(f, groupKey, fail);
-  for (const smp of f.samples) {
-    if (f.type === 'summary' && smp.name === f.name) {
-      const q = Number(smp.labels['quantile']);
-      if (!(q >= 0 && q <= 1) || smp.labels['quantile'] === '') fail(smp, `quantile ${smp.labels['quantile']} is not between 0 and 1`);
-      if (smp.value < 0) fail(smp, 'summary quantile values must not be negative');
+  if (c === 46 && i < j) {
+    c = s.charCodeAt(++i);
+    while (c >= 48 && c <= 57 && i < j) {
+      m = m * 10 + (c - 48);
+      if (m !== 0) sig++;
+      digits++;
+      exp--;
+      c = s.charCodeAt(++i);
     }
-    if (f.type === 'info' && smp.value !== 1) fail(smp, 'info values must be 1');
-    if (f.type === 'stateset' && !(f.name in smp.labels)) fail(smp, `stateset samples need a label named ${f.name}`);
   }
+  if (digits === 0) return undefined;
+  const mantissaEnd = i;
+  let e = 0;
+  if ((c === 101 || c === 69) && i < j) {
+    c = s.charCodeAt(++i);
+    const negative = c === 45;
+    if (c === 43 || c === 45) c = s.charCodeAt(++i);
+    let expDigits = 0;
+    while (c >= 48 && c <= 57 && i < j) {
+      if (e < 1e6) e = e * 10 + (c - 48);
+      expDigits++;
+      c = s.charCodeAt(++i);
+    }
+    if (expDigits === 0) return undefined;
+    if (negative) e = -e;
+  }
+  if (i !== j) return undefined;
+  exp += e;
+  let v: number;
+  if (m === 0) v = 0;
+  else if (sig <= 15 && exp >= -22 && exp <= 22) v = exp >= 0 ? m * POW10[exp]! : m / POW10[-exp]!;
+  else v = Number(`${s.slice(start, mantissaEnd)}e${e + shift}`);
+  return v === Infinity ? undefined : v;
 }
 
-function validateHistogram(f: Family, groupKey: (s: Sample) => string, fail: (s: Sample, reason: string) => never): void {
-  const gauge = f.type === 'gaugehistogram';
-  const sumName = f.name + (gauge ? '_gsum' : '_sum');
-  const countName = f.name + (gauge ? '_gcount' : '_count');
-  const groups = new Map<string, Sample[]>();
-  for (const smp of f.samples) {
-    const g = groupKey(smp);
-    let list = groups.get(g);
-    if (!list) groups.set(g, (list = []));
-    list.push(smp);
+/** Text timestamp: a signed integer of milliseconds that fits int64 (expfmt's strconv.ParseInt). */
+function parseIntAt(s: string, i: number, j: number): number | undefined {
+  let c = s.charCodeAt(i);
+  const negative = c === 45;
+  if (c === 43 || c === 45) c = s.charCodeAt(++i);
+  if (i >= j || j - i > 19) return undefined;
+  let v = 0;
+  for (; i < j; c = s.charCodeAt(++i)) {
+    if (c < 48 || c > 57) return undefined;
+    v = v * 10 + (c - 48);
   }
-  for (const samples of groups.values()) {
-    const buckets = samples.filter((x) => x.name === `${f.name}_bucket`);
-    const sum = samples.find((x) => x.name === sumName);
-    const count = samples.find((x) => x.name === countName);
-    const first = samples[0]!;
-    if (buckets.length === 0) fail(first, `${f.name} has no buckets`);
-    let prevLe = -Infinity;
-    let prevCount = -Infinity;
-    let negativeBucket = false;
-    for (const b of buckets) {
-      const leRaw = b.labels['le'] ?? '';
-      const le = leRaw === '+Inf' ? Infinity : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(leRaw) ? Number(leRaw) : Number.NaN;
-      if (Number.isNaN(le)) fail(b, `invalid le ${JSON.stringify(leRaw)}`);
-      if (le <= prevLe) fail(b, 'buckets must be in increasing le order');
-      if (Number.isNaN(b.value) || b.value < 0) fail(b, 'bucket counts must not be negative or NaN');
-      if (b.value < prevCount) fail(b, 'bucket counts must not decrease');
-      if (le < 0) negativeBucket = true;
-      prevLe = le;
-      prevCount = b.value;
+  if (v > 9223372036854775807) return undefined;
+  return negative ? -v : v;
+}
+
+/** OpenMetrics timestamp: signed decimal seconds (no Inf/NaN), as whole milliseconds truncated toward zero. */
+function omTimestampAt(s: string, i: number, j: number): number | undefined {
+  const c = s.charCodeAt(i);
+  const sign = c === 43 || c === 45 ? 1 : 0;
+  const ms = parseDecimalAt(s, i + sign, j, 3);
+  if (ms === undefined) return undefined;
+  return Math.trunc(c === 45 ? -ms : ms) + 0; // + 0: no -0
+}
+
+/** Index of the first byte that does not start a valid UTF-8 sequence (body.length if all are valid). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
     }
-    const inf = buckets[buckets.length - 1]!;
-    if (inf.labels['le'] !== '+Inf') fail(inf, `${f.name} needs a +Inf bucket`);
-    if ((sum === undefined) !== (count === undefined)) fail(sum ?? count!, `${f.name} needs both ${sumName} and ${countName}, or neither`);
-    if (count && count.value !== inf.value) fail(count, `${countName} must equal the +Inf bucket`);
-    if (count && (Number.isNaN(count.value) || count.value < 0)) fail(count, `${countName} must not be negative or NaN`);
-    if (sum && (sum.value < 0 || Number.isNaN(sum.value)) && !negativeBucket) fail(sum, `${sumName} may be negative only with negative buckets`);
-    if (sum && negativeBucket && !gauge) fail(sum, 'a histogram with negative buckets has no _sum');
+    i += n + 1;
   }
+  return i;
 }

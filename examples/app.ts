@@ -1,4 +1,4 @@
-import express from 'express';
+import express, { type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -6,16 +6,29 @@ import { Counter, Gauge, Registry } from 'prom-client';
 /** How /metrics misbehaves, for tests of the sidecar's error handling. */
 export type FailMode = 'ok' | 'garbage' | 'truncated' | '500' | 'hang' | 'huge';
 const MODES: readonly FailMode[] = ['ok', 'garbage', 'truncated', '500', 'hang', 'huge'];
+const HUGE_BYTES = 50 * 1024 * 1024;
 
+/** A running example app. */
 export interface ExampleApp {
+  /** The port it listens on. */
   port: number;
+  /** cm_connection_count. */
+  setConnections(n: number): void;
+  /** cm_queue_depth{queue="orders"}. */
+  setQueue(n: number): void;
+  /** How the next /metrics responses misbehave, until set back to 'ok'. */
+  setFailMode(mode: FailMode): void;
+  /** Stops listening and cuts open connections (a hanging /metrics too). Idempotent. */
   close(): Promise<void>;
 }
 
 /**
- * The classic "connections per pod" app: GET /connection and /disconnect move the gauge cm_connection_count,
- * every request counts http_requests_total{path}, and cm_queue_depth{queue="orders"} stands for a queue
- * exporter. Tests set values with GET /set?connections=N&queue=M and break /metrics with GET /fail?mode=...
+ * The classic "connections per pod" app. GET /connection and /disconnect move the gauge cm_connection_count;
+ * GET /work stands for the app's real work; every request but /metrics counts http_requests_total{path} (path
+ * "other" for unknown ones); cm_queue_depth{queue="orders"} stands for a queue exporter (external metrics).
+ * Tests set values with GET or POST /set?connections=N&queue=M and break /metrics with /fail?mode=garbage|
+ * truncated|500|hang|huge|ok: garbage text, a body cut off mid-way, HTTP 500, no answer at all, or a 50 MB body.
+ * Listens on host (default 127.0.0.1) and port (default 0: any free port).
  */
 export async function startExampleApp(opts: { port?: number; host?: string } = {}): Promise<ExampleApp> {
   const registry = new Registry();
@@ -25,32 +38,39 @@ export async function startExampleApp(opts: { port?: number; host?: string } = {
   queue.set({ queue: 'orders' }, 0);
   let mode: FailMode = 'ok';
   let open = 0;
+  const setConnections = (n: number) => connections.set((open = Math.max(0, n)));
+  const setQueue = (n: number) => queue.set({ queue: 'orders' }, n);
 
   const app = express();
   app.disable('x-powered-by');
+  const routes = new Set(['/connection', '/disconnect', '/work', '/set', '/fail']);
   app.use((req, _res, next) => {
-    if (req.path !== '/metrics') requests.inc({ path: req.path });
+    if (req.path !== '/metrics') requests.inc({ path: routes.has(req.path) ? req.path : 'other' });
     next();
   });
   app.get('/connection', (_req, res) => {
-    connections.set(++open);
+    setConnections(open + 1);
     res.type('text/plain').send(`${open}\n`);
   });
   app.get('/disconnect', (_req, res) => {
-    open = Math.max(0, open - 1);
-    connections.set(open);
+    setConnections(open - 1);
     res.type('text/plain').send(`${open}\n`);
   });
-  app.get('/set', (req, res) => {
-    const c = req.query['connections'];
-    const q = req.query['queue'];
-    if (typeof c === 'string') connections.set((open = Math.max(0, Number(c) || 0)));
-    if (typeof q === 'string') queue.set({ queue: 'orders' }, Number(q) || 0);
-    res.json({ connections: open });
+  app.get('/work', (_req, res) => {
+    res.type('text/plain').send('done\n');
   });
-  app.get('/fail', (req, res) => {
+  const set = (req: Request, res: Response): void => {
+    const c = Number(req.query['connections']);
+    const q = Number(req.query['queue']);
+    if (req.query['connections'] !== undefined) setConnections(Number.isFinite(c) ? c : 0);
+    if (req.query['queue'] !== undefined) setQueue(Number.isFinite(q) ? q : 0);
+    res.json({ connections: open });
+  };
+  app.get('/set', set);
+  app.post('/set', set);
+  app.all('/fail', (req, res) => {
     const m = String(req.query['mode'] ?? 'ok') as FailMode;
-    if (!MODES.includes(m)) return void res.status(400).send(`mode must be one of ${MODES.join(', ')}\n`);
+    if (!MODES.includes(m)) return void res.status(400).type('text/plain').send(`mode must be one of ${MODES.join(', ')}\n`);
     mode = m;
     res.json({ mode });
   });
@@ -59,24 +79,24 @@ export async function startExampleApp(opts: { port?: number; host?: string } = {
       case 'garbage':
         return void res.type('text/plain').send('this is { not a metrics page\n');
       case '500':
-        return void res.status(500).send('internal error\n');
+        return void res.status(500).type('text/plain').send('internal error\n');
       case 'hang':
         return; // never answers
       case 'truncated': {
         const body = await registry.metrics();
-        // Promise more than is sent, then cut the connection mid-body.
-        res.writeHead(200, { 'content-type': registry.contentType, 'content-length': String(body.length + 100) });
+        // Announce the whole body, send half of it, then cut the connection.
+        res.writeHead(200, { 'content-type': registry.contentType, 'content-length': String(Buffer.byteLength(body)) });
         res.write(body.slice(0, Math.floor(body.length / 2)));
         return void setTimeout(() => res.socket?.destroy(), 20);
       }
       case 'huge': {
         res.writeHead(200, { 'content-type': registry.contentType });
-        const line = `${'x'.repeat(1000)} 1\n`;
+        const line = `cm_huge{pad="${'x'.repeat(1000)}"} 1\n`;
         let sent = 0;
-        const pump = () => {
-          // 50 MB, written as the client reads (it may stop reading long before).
-          while (sent < 50 * 1024 * 1024 && res.write(line)) sent += line.length;
-          if (sent >= 50 * 1024 * 1024) res.end();
+        // Written only as fast as the client reads: a client that stops reading costs no memory here.
+        const pump = (): void => {
+          while (sent < HUGE_BYTES && res.write(line)) sent += line.length;
+          if (sent >= HUGE_BYTES) res.end();
           else res.once('drain', pump);
         };
         res.on('close', () => (sent = Infinity));
@@ -91,17 +111,21 @@ export async function startExampleApp(opts: { port?: number; host?: string } = {
     const s = app.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve(s));
     s.once('error', reject);
   });
+  let closed: Promise<void> | undefined;
   return {
     port: (server.address() as { port: number }).port,
+    setConnections,
+    setQueue,
+    setFailMode: (m) => void (mode = m),
     close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
+      (closed ??= new Promise((resolve) => {
         server.close(() => resolve());
-      }),
+        server.closeAllConnections();
+      })),
   };
 }
 
-// `node dist/examples/app.js --port N [--host H]`: prints {"msg":"ports","port":N} when listening.
+// `node dist/examples/app.js [--port N] [--host H]` prints {"msg":"ports","port":N} once listening.
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const { values } = parseArgs({ options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } } });
   const app = await startExampleApp({ port: Number(values.port), host: values.host });

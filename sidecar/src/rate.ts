@@ -1,47 +1,61 @@
+/** The samples of one counter kept for its rate: times and reset-adjusted cumulative increase, oldest first. */
+interface Track {
+  times: number[];
+  increase: number[];
+  head: number;
+  lastValue: number;
+}
+
 /**
- * Per-second rates of counters, like Prometheus rate() over a sliding window: the increase between the oldest
- * and newest sample in the window, with counter resets (a decrease) counted as a restart from zero, divided by
- * the time between them. A series needs two samples in the window before it has a rate. Never negative.
+ * Per-second rates of counters, like Prometheus rate() without extrapolation: the increase between the oldest and
+ * newest sample in the window divided by the time between them. A decrease is a counter reset: the counter
+ * restarted from zero, so the increase across it is the new value (never a negative rate). One sample at or
+ * before the window's start is kept, so once warm the rate spans the whole window. A series has no rate until
+ * it has two samples. Memory: O(samples per window) per series; series that leave are dropped by retain().
  */
 export class RateTracker {
-  private readonly points = new Map<string, { t: number[]; v: number[] }>();
+  private readonly tracks = new Map<string, Track>();
 
+  /** @param windowMs the rate window (--rate-window). */
   constructor(private readonly windowMs: number) {}
 
-  /** Adds a sample and returns the rate over the window, or undefined while there is only one sample. */
+  /**
+   * Adds the sample of series `key` at timeMs and returns its rate per second, or undefined while it has only
+   * one sample. A sample not newer than the last one changes nothing (the rate so far is returned). A NaN or
+   * ±Inf value is not kept and gives NaN (the aggregator then refuses to serve it, as for any non-finite value).
+   */
   observe(key: string, timeMs: number, value: number): number | undefined {
-    let p = this.points.get(key);
-    if (!p) this.points.set(key, (p = { t: [], v: [] }));
-    const last = p.t.length - 1;
-    if (last >= 0 && timeMs <= p.t[last]!) return this.rateOf(p);
-    p.t.push(timeMs);
-    p.v.push(value);
-    // Keep one point at or before the window start, so the rate spans the whole window.
-    while (p.t.length > 2 && p.t[1]! <= timeMs - this.windowMs) {
-      p.t.shift();
-      p.v.shift();
+    if (!Number.isFinite(value)) return Number.NaN;
+    let t = this.tracks.get(key);
+    if (!t) {
+      this.tracks.set(key, { times: [timeMs], increase: [0], head: 0, lastValue: value });
+      return undefined;
     }
-    return this.rateOf(p);
+    const last = t.times.length - 1;
+    if (timeMs > t.times[last]!) {
+      const delta = value >= t.lastValue ? value - t.lastValue : value;
+      t.times.push(timeMs);
+      t.increase.push(t.increase[last]! + delta);
+      t.lastValue = value;
+      while (t.head < t.times.length - 2 && t.times[t.head + 1]! <= timeMs - this.windowMs) t.head++;
+      if (t.head > 64 && t.head * 2 > t.times.length) {
+        t.times = t.times.slice(t.head);
+        t.increase = t.increase.slice(t.head);
+        t.head = 0;
+      }
+    }
+    const n = t.times.length - 1;
+    if (n === t.head) return undefined;
+    return (t.increase[n]! - t.increase[t.head]!) / ((t.times[n]! - t.times[t.head]!) / 1000);
   }
 
-  /** Forgets series not in `keep` (they left the exposition). */
-  retain(keep: Set<string>): void {
-    for (const k of this.points.keys()) if (!keep.has(k)) this.points.delete(k);
+  /** Forgets every series not in `keep` (it left the exposition; if it comes back it starts afresh). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const k of this.tracks.keys()) if (!keep.has(k)) this.tracks.delete(k);
   }
 
+  /** Number of series tracked. */
   get size(): number {
-    return this.points.size;
-  }
-
-  private rateOf(p: { t: number[]; v: number[] }): number | undefined {
-    const n = p.t.length;
-    if (n < 2) return undefined;
-    let increase = 0;
-    for (let i = 1; i < n; i++) {
-      const d = p.v[i]! - p.v[i - 1]!;
-      increase += d >= 0 ? d : p.v[i]!; // reset: the counter restarted from zero
-    }
-    const seconds = (p.t[n - 1]! - p.t[0]!) / 1000;
-    return seconds > 0 ? increase / seconds : undefined;
+    return this.tracks.size;
   }
 }

@@ -1,15 +1,28 @@
+/** What --metrics accepts: Prometheus metric-name characters plus the glob characters `*` and `?`. */
+const PATTERN = /^[a-zA-Z_:*?][a-zA-Z0-9_:*?]*$/;
+
+/** Whether `pattern` is a valid --metrics entry (a metric name, or one with `*` / `?` globs). */
+export function isValidPattern(pattern: string): boolean {
+  return PATTERN.test(pattern);
+}
+
 /**
- * Compiles --metrics (names and globs: `*` any run, `?` one character) into a family-name predicate.
- * A counter family appears as `x` in OpenMetrics and `x_total` in text 0.0.4; a pattern for either name selects it.
+ * Compiles --metrics (names and globs: `*` any run of characters, `?` one) into a predicate on family names.
+ * A counter family is named `x` in OpenMetrics and `x_total` in text 0.0.4; a pattern written for either name
+ * selects it, so `http_requests_total` works whatever format the app serves. Patterns must be valid
+ * (isValidPattern). The predicate is pure and caches its answers (bounded).
  */
-export function compileSelection(patterns: string[]): (familyName: string) => boolean {
-  const res = patterns.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+export function compileSelection(patterns: readonly string[]): (familyName: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));
+  const globs = patterns.filter((p) => /[*?]/.test(p)).map((p) => new RegExp(`^${p.replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+  const matches = (n: string) => exact.has(n) || globs.some((g) => g.test(n));
   const cache = new Map<string, boolean>();
   return (name) => {
     let hit = cache.get(name);
     if (hit === undefined) {
-      hit = res.some((r) => r.test(name) || r.test(`${name}_total`));
-      if (cache.size < 100_000) cache.set(name, hit);
+      hit = matches(name) || matches(`${name}_total`);
+      // NOTE: family names come from the app; the bound keeps a pathological exposition from growing memory.
+      if (cache.size < 10_000) cache.set(name, hit);
     }
     return hit;
   };

@@ -1,18 +1,41 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { ScrapeFailure } from './scrape.js';
 
-/** The sidecar's own metrics, on one registry created by main. */
-export function createSidecarMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'metrics_relay_sidecar_' });
+/** The sidecar's own metrics. */
+export interface SidecarMetrics {
+  scrapeDuration: Histogram;
+  scrapeErrors: Counter<'reason'>;
+  seriesSelected: Gauge;
+  seriesDropped: Counter;
+  streamUp: Gauge<'replica'>;
+  breakerState: Gauge;
+}
+
+const REASONS: readonly ScrapeFailure[] = ['timeout', 'http_status', 'body_too_large', 'parse', 'connect', 'breaker_open'];
+
+/**
+ * Registers the sidecar's metrics on `registry` (created by main), with the process and Node.js defaults
+ * prefixed `metrics_relay_sidecar_` (e.g. metrics_relay_sidecar_process_resident_memory_bytes).
+ */
+export function createSidecarMetrics(registry: Registry): SidecarMetrics {
+  // NOTE: the event-loop delay monitor samples every 100ms instead of every 10ms: a sidecar idles between scrapes
+  // and 100 wake-ups a second would be most of its CPU.
+  collectDefaultMetrics({ register: registry, prefix: 'metrics_relay_sidecar_', eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
+  const scrapeErrors = new Counter({ name: 'metrics_relay_sidecar_scrape_errors_total', help: 'Failed scrapes by reason (breaker_open: not tried, the breaker is open).', labelNames: ['reason'], registers });
+  // Every reason shows from the start (at 0), so rate() over it works before the first failure.
+  for (const reason of REASONS) scrapeErrors.inc({ reason }, 0);
   return {
-    registry,
-    scrapeDuration: new Histogram({ name: 'metrics_relay_sidecar_scrape_duration_seconds', help: 'Time to scrape and parse the app.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
-    scrapeErrors: new Counter({ name: 'metrics_relay_sidecar_scrape_errors_total', help: 'Failed scrapes by reason.', labelNames: ['reason'], registers }),
-    seriesSelected: new Gauge({ name: 'metrics_relay_sidecar_series_selected', help: 'Series sent from the last good scrape.', registers }),
-    seriesDropped: new Counter({ name: 'metrics_relay_sidecar_series_dropped_total', help: 'Series dropped by the --max-series cap.', registers }),
-    streamUp: new Gauge({ name: 'metrics_relay_sidecar_stream_up', help: 'Whether the stream to an aggregator replica is up.', labelNames: ['replica'], registers }),
+    scrapeDuration: new Histogram({
+      name: 'metrics_relay_sidecar_scrape_duration_seconds',
+      help: 'Time to scrape and parse the app, failed scrapes included.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    scrapeErrors,
+    seriesSelected: new Gauge({ name: 'metrics_relay_sidecar_series_selected', help: 'Series sent from the last good scrape (after the --max-series cap).', registers }),
+    seriesDropped: new Counter({ name: 'metrics_relay_sidecar_series_dropped_total', help: 'Series not sent because of the --max-series cap, summed over scrapes.', registers }),
+    streamUp: new Gauge({ name: 'metrics_relay_sidecar_stream_up', help: 'Whether the stream to an aggregator replica is up (1) or not (0).', labelNames: ['replica'], registers }),
     breakerState: new Gauge({ name: 'metrics_relay_sidecar_breaker_state', help: 'Scrape breaker: 0 closed, 1 half-open, 2 open.', registers }),
   };
 }
-export type SidecarMetrics = ReturnType<typeof createSidecarMetrics>;

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import type { Family } from './parse/exposition.js';
+import type { PodLabels } from './labels-file.js';
+import type { ScrapeBreaker } from './breaker.js';
+import type { SeriesBuilder } from './series.js';
+import type { SidecarMetrics } from './self-metrics.js';
+import { NO_SERIES, type Snapshot } from './snapshot.js';
+import { ScrapeError } from './scrape.js';
+
+export interface ScrapeLoopOptions {
+  intervalMs: number;
+  breaker: ScrapeBreaker<Family[]>;
+  builder: SeriesBuilder;
+  /** The pod's labels now (re-read every scrape; same object while unchanged). */
+  labels(): PodLabels;
+  /** Receives every scrape's snapshot, good or failed. Must not throw. */
+  publish(s: Snapshot): void;
+  metrics: SidecarMetrics;
+  logger: Logger;
+  maxSeries: number;
+  now?: () => number;
+}
+
+/** The scrape loop (start/stop) and its liveness. */
+export interface ScrapeLoop {
+  start(): void;
+  /** No scrape starts after this; one in flight is abandoned (its result is not published). Idempotent. */
+  stop(): void;
+  /** Undefined while scrapes start on time, else why not (for /healthz). */
+  notLive(): string | undefined;
+}
+
+/**
+ * Scrapes every intervalMs on a fixed grid, through the breaker, and publishes each result as a snapshot: status
+ * OK with every selected series, or FAILED / BREAKER_OPEN (the breaker is open after this scrape) with none —
+ * never part of a scrape. Never two scrapes at once: a tick that comes while one runs is skipped (the scrape
+ * timeout is below the interval, so that only happens when parsing is slower than the interval).
+ */
+export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
+  const { intervalMs, breaker, builder, metrics, logger } = opts;
+  const now = opts.now ?? Date.now;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let lastStartMs = 0;
+  let lastDropped = 0;
+  let lastDuplicates = 0;
+
+  const scrape = async (): Promise<void> => {
+    const started = now();
+    lastStartMs = started;
+    const podLabels = opts.labels();
+    const endTimer = metrics.scrapeDuration.startTimer();
+    let snapshot: Snapshot;
+    try {
+      const families = await breaker.fire();
+      const built = builder.build(families, started);
+      metrics.seriesSelected.set(built.defs.length);
+      if (built.dropped > 0) metrics.seriesDropped.inc(built.dropped);
+      if (built.dropped !== lastDropped) {
+        if (built.dropped > 0) logger.warn({ dropped: built.dropped, sent: built.defs.length, maxSeries: opts.maxSeries }, 'more series selected than --max-series allows; the excess is not sent');
+        else logger.info({ sent: built.defs.length }, 'selected series fit --max-series again');
+        lastDropped = built.dropped;
+      }
+      if (built.duplicates !== lastDuplicates) {
+        if (built.duplicates > 0) logger.warn({ duplicates: built.duplicates }, 'the exposition repeats series; only the first sample of each is sent');
+        lastDuplicates = built.duplicates;
+      }
+      snapshot = { status: 'OK', error: '', scrapeTimeMs: started, series: built, podLabels };
+    } catch (err) {
+      if (!(err instanceof ScrapeError)) throw err;
+      metrics.scrapeErrors.inc({ reason: err.reason });
+      if (err.reason === 'breaker_open') logger.debug({ reason: err.reason, err: err.message }, 'scrape skipped');
+      else logger.error({ reason: err.reason, err: err.message }, 'scrape failed');
+      snapshot = { status: breaker.state === 'open' ? 'BREAKER_OPEN' : 'FAILED', error: err.message, scrapeTimeMs: started, series: NO_SERIES, podLabels };
+    } finally {
+      endTimer();
+    }
+    if (!stopped) opts.publish(snapshot);
+  };
+
+  let running = false;
+  const tick = (due: number): void => {
+    if (stopped) return;
+    const next = due + intervalMs * Math.max(1, Math.ceil((now() - due) / intervalMs));
+    timer = setTimeout(() => tick(next), next - now());
+    if (running) return;
+    running = true;
+    scrape()
+      .catch((err: unknown) => logger.error({ err }, 'unexpected error in the scrape loop; nothing published for this scrape'))
+      .finally(() => (running = false));
+  };
+
+  return {
+    start: () => tick(now()),
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+    notLive() {
+      const late = now() - lastStartMs;
+      return late > 3 * intervalMs ? `no scrape started for ${late}ms (interval ${intervalMs}ms)` : undefined;
+    },
+  };
+}

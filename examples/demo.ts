@@ -31,7 +31,7 @@ const APP = fileURLToPath(new URL('./app.js', import.meta.url));
 /** `metrics-relay demo`: example apps, their sidecars and two standalone aggregators, with a live view. */
 export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const f = parseFlags(DEMO_FLAGS, argv, env);
-  const intervalMs = typeof f['interval'] === 'number' ? f['interval'] : 1000;
+  const intervalMs = f['interval'] as number;
   const target = f['target'] as number;
   if (target <= 0) throw new ConfigError('--target must be positive');
   const all = [...DEMO_PORTS.aggregators.flatMap((a) => [a.api, a.ingest, a.metrics]), ...DEMO_PORTS.apps, ...DEMO_PORTS.sidecars];

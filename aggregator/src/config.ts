@@ -80,8 +80,8 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
     tlsKeyFile: f['tls-key-file'] as string | undefined,
     standalone: f['standalone'] as boolean,
     staleAfterMs: f['stale-after'] as number | undefined,
-    expireAfterMs: durationDefault(f['expire-after'], 600_000),
-    warmupMs: durationDefault(f['warmup'], 15_000),
+    expireAfterMs: f['expire-after'] as number,
+    warmupMs: f['warmup'] as number,
     configFile: f['config'] as string | undefined,
     kubeconfig: f['kubeconfig'] as string | undefined,
     maxSeriesPerPod: f['max-series-per-pod'] as number,
@@ -125,9 +125,4 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
   const ports = [['--api-port', cfg.apiPort], ['--ingest-port', cfg.ingestPort], ['--metrics-port', cfg.metricsPort]] as const;
   for (const [a, pa] of ports) for (const [b, pb] of ports) if (a < b && pa === pb && pa !== 0) throw new ConfigError(`${a} and ${b} are both ${pa}`);
   return Object.freeze(cfg);
-}
-
-/** Defaults of duration flags are written as Go durations in the spec; parseFlags leaves defaults unparsed. */
-function durationDefault(v: unknown, ms: number): number {
-  return typeof v === 'number' ? v : ms;
 }

@@ -18,7 +18,7 @@ export function envName(flag: string): string {
 }
 
 /**
- * Parses argv and env against specs. Durations become milliseconds, ports and ints numbers.
+ * Parses argv, env and defaults against specs. Durations become milliseconds, ports and ints numbers.
  * Throws ConfigError naming the flag on the first bad value or unknown flag.
  */
 export function parseFlags(specs: readonly FlagSpec[], argv: string[], env: NodeJS.ProcessEnv): FlagValues {
@@ -48,7 +48,8 @@ export function parseFlags(specs: readonly FlagSpec[], argv: string[], env: Node
       if (s.kind === 'bool') raw = parseBool(raw, source);
     }
     if (raw === undefined) {
-      out[s.name] = s.default;
+      // Defaults are written as a user would type them ('5s'), and converted like given values.
+      out[s.name] = s.default === undefined ? undefined : convert(s, typeof s.default === 'boolean' ? s.default : String(s.default), `--${s.name} (default)`);
       continue;
     }
     out[s.name] = convert(s, raw, source);

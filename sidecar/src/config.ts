@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../../common/src/errors.js';
-import { parseDuration } from '../../common/src/duration.js';
 import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
 import { isValidPattern } from './select.js';
 import type { AggregatorSpec } from './replicas.js';
@@ -67,8 +66,7 @@ export function loadSidecarConfig(argv: string[], env: NodeJS.ProcessEnv): Sidec
   const f = parseFlags(SIDECAR_FLAGS, argv, env);
   const str = (name: string) => f[name] as string | undefined;
   const num = (name: string) => f[name] as number;
-  // NOTE: parseFlags hands defaults back as written ('5s'); given values come as ms.
-  const ms = (name: string): number | undefined => (typeof f[name] === 'string' ? parseDuration(f[name] as string) : (f[name] as number | undefined));
+  const ms = (name: string) => f[name] as number | undefined;
   const problems: string[] = [];
 
   const intervalMs = ms('interval')!;

@@ -378,3 +378,47 @@ describe('8. Security on the real control plane', () => {
     }
   });
 });
+
+describe('9. RBAC on the real control plane', () => {
+  const ns = 'rbac';
+  const hpaUser = 'system:serviceaccount:kube-system:horizontal-pod-autoscaler';
+  const metricGroups = ['custom.metrics.k8s.io', 'external.metrics.k8s.io'];
+  interface Rule { apiGroups?: string[] }
+  interface ClusterRole { metadata: Record<string, unknown>; rules: Rule[] }
+
+  it("removing the HPA controller's metrics RBAC makes its requests 403 and its HPA says so; restoring it heals", async () => {
+    await kubectl(kc, ['create', 'namespace', ns]);
+    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'web', { app: 'web' }));
+    const web = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=web', sidecarArgs: sidecarArgs(ns), log });
+    kubelets.push(web);
+    web.start();
+    await until('web pod', async () => (web.names().length === 1 ? true : undefined));
+    await web.app(web.names()[0]!, 'set?connections=4');
+    await kubectl(kc, ['apply', '-f', '-'], hpa(ns, 'web', { type: 'Pods', pods: { metric: { name: 'cm_connection_count' }, target: { type: 'AverageValue', averageValue: '5' } } }));
+    await until('the HPA sees 4', async () => ((await hpaStatus(ns, 'web')).currentMetrics?.[0]?.pods?.current?.averageValue === '4' ? true : undefined));
+
+    // The controller's metrics rights come from two places: its bootstrap ClusterRole (which also lets it write
+    // HPA status, so it must stay bound or no condition could change) and the chart's reader binding.
+    const role = await kubectlJson<ClusterRole>(kc, ['get', 'clusterrole', 'system:controller:horizontal-pod-autoscaler']);
+    const binding = await kubectlJson<{ metadata: Record<string, unknown> }>(kc, ['get', 'clusterrolebinding', 'metrics-relay-hpa-metrics-reader']);
+    const withoutMetrics = { ...role, metadata: { name: role.metadata['name'], annotations: role.metadata['annotations'], labels: role.metadata['labels'] }, rules: role.rules.filter((r) => !r.apiGroups?.some((g) => metricGroups.includes(g))) };
+    expect(withoutMetrics.rules.length).toBeLessThan(role.rules.length);
+    await kubectl(kc, ['replace', '-f', '-'], JSON.stringify(withoutMetrics));
+    await kubectl(kc, ['delete', 'clusterrolebinding', 'metrics-relay-hpa-metrics-reader']);
+    try {
+      const path = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/pods/*/cm_connection_count`;
+      const refused = await until('403 for the HPA controller', () => kubectl(kc, ['get', '--raw', path, '--as', hpaUser]).then(() => undefined, (e: Error) => e.message));
+      expect(refused).toContain(`Error from server (Forbidden): pods.custom.metrics.k8s.io "*" is forbidden: User "${hpaUser}" cannot get resource "pods/cm_connection_count" in API group "custom.metrics.k8s.io" in the namespace "${ns}"`);
+      const failed = await until('ScalingActive=False', async () => (await hpaStatus(ns, 'web')).conditions?.find((c) => c.type === 'ScalingActive' && c.status === 'False'));
+      expect(failed.reason).toBe('FailedGetPodsMetric');
+      expect(failed.message).toMatch(/unable to get metric cm_connection_count: .*forbidden/);
+      // Nothing else moved: the Deployment keeps its size, other readers still get the value.
+      expect(await replicas(ns, 'web')).toBe(1);
+      expect(JSON.parse(await kubectl(kc, ['get', '--raw', path])).items[0].value).toBe('4');
+    } finally {
+      await kubectl(kc, ['replace', '-f', '-'], JSON.stringify({ ...role, metadata: withoutMetrics.metadata }));
+      await kubectl(kc, ['create', '-f', '-'], JSON.stringify({ ...binding, metadata: { name: 'metrics-relay-hpa-metrics-reader', labels: binding.metadata['labels'], annotations: binding.metadata['annotations'] } }));
+    }
+    await until('ScalingActive=True again', async () => ((await hpaStatus(ns, 'web')).conditions?.find((c) => c.type === 'ScalingActive')?.status === 'True' ? true : undefined));
+  });
+});

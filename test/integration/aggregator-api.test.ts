@@ -219,7 +219,7 @@ describe('errors are metav1.Status with the reason', () => {
     for (const m of ['cm_nan', 'cm_inf']) {
       const r = await get(`${api}${CM}/v1beta2/namespaces/nan/pods/*/${m}`);
       expect(r.status).toBe(404);
-      expect(r.text).not.toContain('"value"');
+      expect(r.json.message).toMatch(new RegExp(`^the server could not find the metric ${m} for pods matching selector "" in namespace nan: stale since \\S+ \\(the last value is (NaN|Infinity); NaN and ±Inf are never served\\)$`));
     }
     expect((await get(`${api}${CM}/v1beta2/namespaces/nan/pods/*/cm_ok`)).json.items[0].value).toBe('1');
   });
@@ -302,10 +302,16 @@ describe('ingest', () => {
     await r.snapshot([{ name: 'cm_v', value: 1 }]);
     await r.snapshot([], { status: 'FAILED', error: 'connect ECONNREFUSED' });
     expect((await get(`${api}${CM}/v1beta2/namespaces/breaker/pods/p1/cm_v`)).status).toBe(200);
-    await r.snapshot([], { status: 'BREAKER_OPEN', error: 'breaker open' });
+    const opened = Date.now();
+    await r.snapshot([], { status: 'BREAKER_OPEN', error: 'scrape failed 5 times in a row: connect ECONNREFUSED' });
     const res = await get(`${api}${CM}/v1beta2/namespaces/breaker/pods/p1/cm_v`);
     expect(res.status).toBe(404);
-    expect(res.json.message).toContain('stale since');
+    const m = /: stale since (\S+) \(the pod's sidecar reports its scrape breaker open: scrape failed 5 times in a row: connect ECONNREFUSED; last sample at (\S+)\)$/.exec(res.json.message);
+    expect(m, res.json.message).not.toBeNull();
+    // Stale since the report said so, not at some future time the last sample would have aged out.
+    expect(Date.parse(m![1]!)).toBeGreaterThanOrEqual(opened - 1000);
+    expect(Date.parse(m![1]!)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(m![2]!)).toBeLessThanOrEqual(Date.parse(m![1]!));
   });
 });
 

@@ -58,7 +58,7 @@ interface PodValue {
 }
 
 /** Why nothing could be served: the three outcomes design.md asks the 404 message to tell apart. */
-type Miss = { why: 'no-pod' } | { why: 'no-series' } | { why: 'stale'; lastMs: number; staleAfterMs: number };
+type Miss = { why: 'no-pod' } | { why: 'no-series' } | { why: 'stale'; lastMs: number; reason: string };
 
 /**
  * Answers metric queries from the store: the custom-metrics-apiserver "provider". Knows nothing of HTTP.
@@ -81,8 +81,8 @@ export class MetricsProvider {
     const out: MetricValue[] = [];
     let matched = 0;
     let seriesSeen = 0;
-    let lastMs = 0;
-    let staleAfterMs = 0;
+    let lastMs = -1;
+    let reason = '';
     const consider = (pod: Pod): void => {
       matched++;
       const v = this.podValue(pod, metric, metricSelector, policy, now);
@@ -90,8 +90,7 @@ export class MetricsProvider {
         out.push({ object: { kind: 'Pod', apiVersion: 'v1', namespace, name: pod.name }, metric, ...v });
       } else if (v.why === 'stale') {
         seriesSeen++;
-        if (v.lastMs > lastMs) lastMs = v.lastMs;
-        staleAfterMs = v.staleAfterMs;
+        if (v.lastMs > lastMs) ({ lastMs, reason } = v);
       }
     };
     if (podName === '*') {
@@ -107,7 +106,7 @@ export class MetricsProvider {
       throw notFound(`the server could not find the metric ${metric} for pods in namespace ${namespace}: ${why}`);
     }
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${target} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
-    throw this.staleError(metric, target, namespace, lastMs, staleAfterMs);
+    throw this.staleError(metric, target, namespace, reason);
   }
 
   /** Object metric (C1 for non-pod kinds): the aggregate of the fresh values of the pods the object selects. */
@@ -150,8 +149,8 @@ export class MetricsProvider {
     const now = this.now();
     const best = new Map<string, ExternalValue>();
     let matched = 0;
-    let lastMs = 0;
-    let staleAfterMs = 0;
+    let lastMs = -1;
+    let reason = '';
     for (const name of names) {
       const policy = this.freshness.policy(name);
       for (const pod of this.store.podsWithMetric(namespace, name) ?? []) {
@@ -162,8 +161,10 @@ export class MetricsProvider {
           if (!selector.matches(def.labels)) continue;
           matched++;
           if (!this.freshness.servable(pod, value, sampleMs, policy, now)) {
-            if (sampleMs > lastMs) lastMs = sampleMs;
-            staleAfterMs = this.freshness.staleAfterMs(pod, policy);
+            if (sampleMs > lastMs) {
+              lastMs = sampleMs;
+              reason = this.freshness.staleReason(pod, value, sampleMs, policy);
+            }
             continue;
           }
           const key = `${def.name}\u0000${labelsKey(def.labels)}`;
@@ -176,7 +177,7 @@ export class MetricsProvider {
     }
     if (best.size > 0) return [...best.values()];
     if (matched === 0) throw notFound(`the server could not find the external metric ${metric} in namespace ${namespace}: no series matched the selector "${selector.toString()}"`);
-    throw this.staleError(metric, `series matching "${selector.toString()}"`, namespace, lastMs, staleAfterMs);
+    throw this.staleError(metric, `series matching "${selector.toString()}"`, namespace, reason);
   }
 
   private aggregate(object: MetricValue['object'], what: string, namespace: string, metric: string, metricSelector: Selector, podFilter: (pod: Pod) => boolean): MetricValue {
@@ -186,8 +187,8 @@ export class MetricsProvider {
     const now = this.now();
     const values: PodValue[] = [];
     let matched = 0;
-    let lastMs = 0;
-    let staleAfterMs = 0;
+    let lastMs = -1;
+    let reason = '';
     let seriesSeen = 0;
     for (const pod of pods) {
       if (!podFilter(pod)) continue;
@@ -196,8 +197,7 @@ export class MetricsProvider {
       if ('value' in v) values.push(v);
       else if (v.why === 'stale') {
         seriesSeen++;
-        if (v.lastMs > lastMs) lastMs = v.lastMs;
-        staleAfterMs = v.staleAfterMs;
+        if (v.lastMs > lastMs) ({ lastMs, reason } = v);
       }
     }
     if (values.length > 0) {
@@ -205,7 +205,7 @@ export class MetricsProvider {
     }
     if (matched === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no pod matched (${pods.size} pod(s) in the namespace report it, none selected by ${what})`);
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
-    throw this.staleError(metric, what, namespace, lastMs, staleAfterMs);
+    throw this.staleError(metric, what, namespace, reason);
   }
 
   private podValue(pod: Pod, metric: string, metricSelector: Selector, policy: MetricPolicy, now: number): PodValue | Miss {
@@ -215,7 +215,8 @@ export class MetricsProvider {
     let count = 0;
     let sampleMs = 0;
     let windowMs = 0;
-    let lastMs = 0;
+    let lastMs = -1;
+    let lastIndex = -1;
     let anyMatched = false;
     for (const i of indexes) {
       const def = pod.defs[i]!;
@@ -223,7 +224,7 @@ export class MetricsProvider {
       anyMatched = true;
       const t = pod.times[i]!;
       if (!this.freshness.servable(pod, pod.values[i]!, t, policy, now)) {
-        if (t > lastMs) lastMs = t;
+        if (t > lastMs) [lastMs, lastIndex] = [t, i];
         continue;
       }
       sum += pod.values[i]!;
@@ -233,15 +234,15 @@ export class MetricsProvider {
     }
     if (count > 0) return { value: sum, sampleMs, windowMs };
     if (!anyMatched) return { why: 'no-series' };
-    return { why: 'stale', lastMs, staleAfterMs: this.freshness.staleAfterMs(pod, policy) };
+    return { why: 'stale', lastMs, reason: this.freshness.staleReason(pod, pod.values[lastIndex]!, lastMs, policy) };
   }
 
   private neverReported(metric: string, what: string, namespace: string): ApiError {
     return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: it was never reported (no series of that name is held)`);
   }
 
-  private staleError(metric: string, what: string, namespace: string, lastMs: number, staleAfterMs: number): ApiError {
-    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: stale since ${new Date(lastMs + staleAfterMs).toISOString()} (last sample at ${new Date(lastMs).toISOString()}, values older than ${staleAfterMs / 1000}s are not served)`);
+  private staleError(metric: string, what: string, namespace: string, reason: string): ApiError {
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: ${reason}`);
   }
 }
 

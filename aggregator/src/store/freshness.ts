@@ -31,4 +31,13 @@ export class Freshness {
     if (fresh) return true;
     return policy.stale === 'serve-last' && age <= policy.maxAgeMs;
   }
+
+  /** Why a value that servable() refused is not served, for the 404 message: "stale since T (reason)". */
+  staleReason(pod: Pod, value: number, sampleMs: number, policy: MetricPolicy): string {
+    const last = new Date(sampleMs).toISOString();
+    if (pod.staleSinceMs !== undefined) return `stale since ${new Date(pod.staleSinceMs).toISOString()} (the pod's sidecar reports its scrape breaker open: ${pod.lastError || 'no error given'}; last sample at ${last})`;
+    if (!Number.isFinite(value)) return `stale since ${last} (the last value is ${value}; NaN and ±Inf are never served)`;
+    const staleAfterMs = this.staleAfterMs(pod, policy);
+    return `stale since ${new Date(sampleMs + staleAfterMs).toISOString()} (last sample at ${last}, values older than ${staleAfterMs / 1000}s are not served)`;
+  }
 }

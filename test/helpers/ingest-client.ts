@@ -21,6 +21,7 @@ export interface StreamEnd {
  */
 export class TestReporter {
   private readonly stream: grpc.ClientDuplexStream<WireReportRequest, WireAck>;
+  private readonly client: { close(): void };
   private readonly ids = new Map<string, number>();
   private seq = 0;
   readonly acks: WireAck[] = [];
@@ -31,6 +32,7 @@ export class TestReporter {
     const { Client } = loadIngest();
     // NOTE: one connection per reporter, as real sidecars (separate processes) have.
     const client = new Client(target, credentials, { 'grpc.use_local_subchannel_pool': 1 }) as unknown as { report(md: grpc.Metadata): grpc.ClientDuplexStream<WireReportRequest, WireAck>; close(): void };
+    this.client = client;
     this.stream = client.report(metadata);
     this.stream.on('data', (ack: WireAck) => {
       this.acks.push(ack);
@@ -97,8 +99,10 @@ export class TestReporter {
     this.stream.write({ goodbye: {} } as WireReportRequest);
   }
 
+  /** Cancels the stream and closes the reporter's connection. */
   close(): void {
     this.stream.cancel();
+    this.client.close();
   }
 
   /** Resolves when the server has ended the stream. */

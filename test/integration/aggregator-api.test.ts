@@ -143,6 +143,27 @@ describe('pods metrics', () => {
     expect(get1.json.items[0].metric.selector).toEqual({ matchLabels: { verb: 'GET' } });
   });
 
+  it('answers a list longer than one write buffer (64 KiB) whole, in both versions', async () => {
+    // 400 pods x ~220 bytes: the answer spans several 64 KiB pieces.
+    for (let i = 0; i < 400; i++) await reporter().hello({ namespace: 'wide', name: `p-${i}`, labels: { app: 'wide' } }).snapshot([{ name: 'cm_w', value: i + 0.5 }]);
+    for (const v of ['v1beta1', 'v1beta2']) {
+      const res = await get(`${api}${CM}/${v}/namespaces/wide/pods/*/cm_w?metricLabelSelector=x%21%3Dy`);
+      expect(res.status).toBe(200);
+      expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.text));
+      expect(Buffer.byteLength(res.text)).toBeGreaterThan(64 * 1024);
+      const byName = new Map(res.json.items.map((i: { describedObject: { name: string }; value: string }) => [i.describedObject.name, i]));
+      expect(byName.size).toBe(400);
+      expect(byName.get('p-399')).toEqual({
+        describedObject: { kind: 'Pod', apiVersion: 'v1', namespace: 'wide', name: 'p-399' },
+        ...(v === 'v1beta1'
+          ? { metricName: 'cm_w', window: 1, selector: { matchExpressions: [{ key: 'x', operator: 'NotIn', values: ['y'] }] } }
+          : { metric: { name: 'cm_w', selector: { matchExpressions: [{ key: 'x', operator: 'NotIn', values: ['y'] }] } }, windowSeconds: 1 }),
+        timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+        value: '399500m',
+      });
+    }
+  });
+
   it('returns exactly the pods the selector matches, once each', async () => {
     const res = await get(`${api}${CM}/v1beta2/namespaces/shop/pods/*/cm_connection_count?labelSelector=app+in+%28web%2Cworker%29%2C%21missing`);
     expect(res.json.items.map((i: { describedObject: { name: string } }) => i.describedObject.name).sort()).toEqual(['web-1', 'web-2', 'web-3', 'worker-4']);

@@ -33,9 +33,17 @@ export interface ObjectSelectors {
   list(kind: ObjectKind, namespace: string, selector: Selector): string[];
 }
 
+/** The object a value describes (describedObject on the wire). */
+export interface DescribedObject {
+  kind: string;
+  apiVersion: string;
+  namespace?: string;
+  name: string;
+}
+
 /** One value to serve, before wire encoding. */
 export interface MetricValue {
-  object: { kind: string; apiVersion: string; namespace?: string; name: string };
+  object: DescribedObject;
   metric: string;
   value: number;
   sampleMs: number;
@@ -65,6 +73,8 @@ type Miss = { why: 'no-pod' } | { why: 'no-series' } | { why: 'stale'; lastMs: n
  * Every method returns values to serve or throws ApiError with a message saying why not.
  */
 export class MetricsProvider {
+  private readonly podObjects = new WeakMap<Pod, DescribedObject>();
+
   constructor(
     private readonly store: MemoryStore,
     private readonly freshness: Freshness,
@@ -87,7 +97,7 @@ export class MetricsProvider {
       matched++;
       const v = this.podValue(pod, metric, metricSelector, policy, now);
       if ('value' in v) {
-        out.push({ object: { kind: 'Pod', apiVersion: 'v1', namespace, name: pod.name }, metric, ...v });
+        out.push({ object: this.describePod(pod), metric, value: v.value, sampleMs: v.sampleMs, windowMs: v.windowMs });
       } else if (v.why === 'stale') {
         seriesSeen++;
         if (v.lastMs > lastMs) ({ lastMs, reason } = v);
@@ -180,7 +190,7 @@ export class MetricsProvider {
     throw this.staleError(metric, `series matching "${selector.toString()}"`, namespace, reason);
   }
 
-  private aggregate(object: MetricValue['object'], what: string, namespace: string, metric: string, metricSelector: Selector, podFilter: (pod: Pod) => boolean): MetricValue {
+  private aggregate(object: DescribedObject, what: string, namespace: string, metric: string, metricSelector: Selector, podFilter: (pod: Pod) => boolean): MetricValue {
     const pods = this.store.podsWithMetric(namespace, metric);
     if (!pods || pods.size === 0) throw this.neverReported(metric, what, namespace);
     const policy = this.freshness.policy(metric);
@@ -235,6 +245,13 @@ export class MetricsProvider {
     if (count > 0) return { value: sum, sampleMs, windowMs };
     if (!anyMatched) return { why: 'no-series' };
     return { why: 'stale', lastMs, reason: this.freshness.staleReason(pod, pod.values[lastIndex]!, lastMs, policy) };
+  }
+
+  /** One DescribedObject per held pod, so that a list over many pods allocates (and encodes) none anew. */
+  private describePod(pod: Pod): DescribedObject {
+    let d = this.podObjects.get(pod);
+    if (!d) this.podObjects.set(pod, (d = { kind: 'Pod', apiVersion: 'v1', namespace: pod.namespace, name: pod.name }));
+    return d;
   }
 
   private neverReported(metric: string, what: string, namespace: string): ApiError {

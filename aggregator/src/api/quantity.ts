@@ -16,13 +16,19 @@ const SUFFIX: Record<number, string> = { [-9]: 'n', [-6]: 'u', [-3]: 'm', 0: '',
 export function formatQuantity(value: number): string {
   if (!Number.isFinite(value)) throw new QuantityError(`${value} is not a finite number`);
   if (Math.abs(value) >= 9e15 && exceedsHpa(value)) throw new QuantityError(`|${value}| is beyond what the HPA can hold (at most 9223372036854775.807)`);
-  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(value));
-  if (!m) throw new QuantityError(`cannot represent ${value}`);
-  const [, sign, int, frac = '', e = '0'] = m;
-  // value = digits x 10^exp, exactly (String() is the shortest round-trip decimal form).
-  let digits = (int! + frac).replace(/^0+/, '');
-  let exp = Number(e) - frac.length;
-  if (digits === '') return '0';
+  if (value === 0) return '0'; // and -0
+  const sign = value < 0 ? '-' : '';
+  // The shortest round-trip decimal form, split by hand (this runs once per served value): int[.frac][e±n].
+  const s = String(Math.abs(value));
+  const e = s.indexOf('e');
+  const mantissa = e < 0 ? s : s.slice(0, e);
+  const dot = mantissa.indexOf('.');
+  // value = digits x 10^exp, exactly.
+  let digits = dot < 0 ? mantissa : mantissa.slice(0, dot) + mantissa.slice(dot + 1);
+  let exp = (e < 0 ? 0 : Number(s.slice(e + 1))) - (dot < 0 ? 0 : mantissa.length - dot - 1);
+  let lead = 0;
+  while (digits.charCodeAt(lead) === 48) lead++;
+  if (lead > 0) digits = digits.slice(lead);
   if (exp < -9) {
     // Below nano precision: cut, and round away from zero when anything non-zero was cut.
     const keep = digits.length - (-9 - exp);

@@ -98,6 +98,17 @@ describe('staleness contract', () => {
     expect(store.podsWithMetric('ns', 'cm_x')).toBeUndefined();
   });
 
+  it('keeps the metric index right when a pod reorders, drops and adds series', () => {
+    const { store, provider, clock } = setup();
+    const p = store.upsertPod('ns', 'p', 'uid-p', {}, 5000, clock.now());
+    const value = (m: string) => provider.podMetrics('ns', 'p', m, everything, everything)[0]!.value;
+    store.replaceSeries(p, [def('cm_a'), def('cm_b'), def('cm_b', { x: '1' })], [1, 2, 3], [1, 1, 1].map(() => clock.now()), clock.now(), clock.now());
+    expect([value('cm_a'), value('cm_b')]).toEqual([1, 5]);
+    store.replaceSeries(p, [def('cm_b', { x: '1' }), def('cm_c'), def('cm_a')], [30, 40, 10], [1, 1, 1].map(() => clock.now()), clock.now(), clock.now());
+    expect([value('cm_a'), value('cm_b'), value('cm_c')]).toEqual([10, 30, 40]);
+    expect(store.podsWithMetric('ns', 'cm_a')?.get(p)).toEqual([2]);
+  });
+
   it('a pod re-created under the same name (new uid) does not inherit the old values', () => {
     const { store, clock } = setup();
     const p = store.upsertPod('ns', 'p', 'uid-1', {}, 5000, clock.now());

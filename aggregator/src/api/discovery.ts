@@ -64,8 +64,8 @@ export class Discovery {
       for (const [name, pods] of byMetric) {
         if (names.has(name)) continue;
         const policy = this.freshness.policy(name);
-        search: for (const pod of pods) {
-          for (const i of pod.byName.get(name) ?? []) {
+        search: for (const [pod, indexes] of pods) {
+          for (const i of indexes) {
             if (this.freshness.servable(pod, pod.values[i]!, pod.times[i]!, policy, now)) {
               names.add(name);
               break search;

@@ -66,7 +66,7 @@ interface PodValue {
 }
 
 /** Why nothing could be served: the three outcomes design.md asks the 404 message to tell apart. */
-type Miss = { why: 'no-pod' } | { why: 'no-series' } | { why: 'stale'; lastMs: number; reason: string };
+type Miss = { why: 'no-series' } | { why: 'stale'; lastMs: number; reason: string };
 
 /**
  * Answers metric queries from the store: the custom-metrics-apiserver "provider". Knows nothing of HTTP.
@@ -93,9 +93,9 @@ export class MetricsProvider {
     let seriesSeen = 0;
     let lastMs = -1;
     let reason = '';
-    const consider = (pod: Pod): void => {
+    const consider = (pod: Pod, indexes: readonly number[]): void => {
       matched++;
-      const v = this.podValue(pod, metric, metricSelector, policy, now);
+      const v = this.podValue(pod, indexes, metricSelector, policy, now);
       if ('value' in v) {
         out.push({ object: this.describePod(pod), metric, value: v.value, sampleMs: v.sampleMs, windowMs: v.windowMs });
       } else if (v.why === 'stale') {
@@ -104,10 +104,14 @@ export class MetricsProvider {
       }
     };
     if (podName === '*') {
-      for (const pod of pods) if (selector.matches(pod.labels)) consider(pod);
+      // NOTE: forEach, not for-of: for-of would make a [pod, indexes] array per entry.
+      pods.forEach((indexes, pod) => {
+        if (selector.matches(pod.labels)) consider(pod, indexes);
+      });
     } else {
       const pod = this.store.getPod(namespace, podName);
-      if (pod && pods.has(pod) && selector.matches(pod.labels)) consider(pod);
+      const indexes = pod && pods.get(pod);
+      if (pod && indexes && selector.matches(pod.labels)) consider(pod, indexes);
     }
     if (out.length > 0) return out;
     const target = podName === '*' ? `pods matching selector "${selector.toString()}"` : `pod ${podName}`;
@@ -163,8 +167,8 @@ export class MetricsProvider {
     let reason = '';
     for (const name of names) {
       const policy = this.freshness.policy(name);
-      for (const pod of this.store.podsWithMetric(namespace, name) ?? []) {
-        for (const i of pod.byName.get(name) ?? []) {
+      for (const [pod, indexes] of this.store.podsWithMetric(namespace, name) ?? []) {
+        for (const i of indexes) {
           const def = pod.defs[i]!;
           const value = pod.values[i]!;
           const sampleMs = pod.times[i]!;
@@ -200,10 +204,10 @@ export class MetricsProvider {
     let lastMs = -1;
     let reason = '';
     let seriesSeen = 0;
-    for (const pod of pods) {
+    for (const [pod, indexes] of pods) {
       if (!podFilter(pod)) continue;
       matched++;
-      const v = this.podValue(pod, metric, metricSelector, policy, now);
+      const v = this.podValue(pod, indexes, metricSelector, policy, now);
       if ('value' in v) values.push(v);
       else if (v.why === 'stale') {
         seriesSeen++;
@@ -218,9 +222,8 @@ export class MetricsProvider {
     throw this.staleError(metric, what, namespace, reason);
   }
 
-  private podValue(pod: Pod, metric: string, metricSelector: Selector, policy: MetricPolicy, now: number): PodValue | Miss {
-    const indexes = pod.byName.get(metric);
-    if (!indexes) return { why: 'no-pod' };
+  /** The pod's value from its series at `indexes` (one metric name). */
+  private podValue(pod: Pod, indexes: readonly number[], metricSelector: Selector, policy: MetricPolicy, now: number): PodValue | Miss {
     let sum = 0;
     let count = 0;
     let sampleMs = 0;

@@ -32,8 +32,8 @@ export interface Pod {
   defs: readonly SeriesDefinition[];
   values: Float64Array;
   times: Float64Array;
-  /** Indexes into the columns, by metric name. */
-  byName: Map<string, number[]>;
+  /** Indexes into the columns, by metric name (the same arrays as in the store's metric index). */
+  byName: Map<string, readonly number[]>;
   seriesCount: number;
   /** Scrape time of the snapshot that produced the held series (later scrapes win across streams). */
   snapshotMs: number;
@@ -57,8 +57,12 @@ export interface ApplyResult {
  */
 export class MemoryStore {
   private readonly pods = new Map<string, Map<string, Pod>>();
-  /** namespace -> metric name -> pods holding at least one series of that name. */
-  private readonly index = new Map<string, Map<string, Set<Pod>>>();
+  /**
+   * namespace -> metric name -> pods holding at least one series of that name, each with the indexes of those
+   * series. NOTE: a query over many pods then reads each pod's indexes from this one map instead of probing every
+   * pod's own byName map, whose memory is cold by the time a request comes (most of a 1000-pod query's cost).
+   */
+  private readonly index = new Map<string, Map<string, Map<Pod, readonly number[]>>>();
   /** namespace -> lower-cased name -> exact names (external metrics are matched case-insensitively). */
   private readonly lowerIndex = new Map<string, Map<string, Set<string>>>();
   private total = 0;
@@ -134,7 +138,7 @@ export class MemoryStore {
       }
       // Maintain the name index: names gone from this pod, names new to it.
       for (const name of old.keys()) if (!next.has(name)) this.unindex(pod, name);
-      for (const name of next.keys()) if (!old.has(name)) this.indexName(pod, name);
+      for (const [name, indexes] of next) this.indexName(pod, name, indexes);
       pod.byName = next;
       pod.defs = accepted === n ? defs : defs.slice(0, accepted);
     }
@@ -174,8 +178,8 @@ export class MemoryStore {
     return n;
   }
 
-  /** Pods of a namespace holding at least one series named `metric` (live view; do not mutate). */
-  podsWithMetric(namespace: string, metric: string): ReadonlySet<Pod> | undefined {
+  /** Pods of a namespace holding at least one series named `metric`, with those series' indexes (live view; do not mutate). */
+  podsWithMetric(namespace: string, metric: string): ReadonlyMap<Pod, readonly number[]> | undefined {
     return this.index.get(namespace)?.get(metric);
   }
 
@@ -190,7 +194,7 @@ export class MemoryStore {
   }
 
   /** Every namespace -> metric name -> pods entry (for discovery). */
-  metricIndex(): ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<Pod>>> {
+  metricIndex(): ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<Pod, readonly number[]>>> {
     return this.index;
   }
 
@@ -212,12 +216,12 @@ export class MemoryStore {
     pod.snapshotMs = 0;
   }
 
-  private indexName(pod: Pod, name: string): void {
+  private indexName(pod: Pod, name: string, indexes: readonly number[]): void {
     let byMetric = this.index.get(pod.namespace);
     if (!byMetric) this.index.set(pod.namespace, (byMetric = new Map()));
-    let set = byMetric.get(name);
-    if (!set) {
-      byMetric.set(name, (set = new Set()));
+    let pods = byMetric.get(name);
+    if (!pods) {
+      byMetric.set(name, (pods = new Map()));
       let lower = this.lowerIndex.get(pod.namespace);
       if (!lower) this.lowerIndex.set(pod.namespace, (lower = new Map()));
       const key = name.toLowerCase();
@@ -225,15 +229,15 @@ export class MemoryStore {
       if (!names) lower.set(key, (names = new Set()));
       names.add(name);
     }
-    set.add(pod);
+    pods.set(pod, indexes);
   }
 
   private unindex(pod: Pod, name: string): void {
     const byMetric = this.index.get(pod.namespace);
-    const set = byMetric?.get(name);
-    if (!byMetric || !set) return;
-    set.delete(pod);
-    if (set.size > 0) return;
+    const pods = byMetric?.get(name);
+    if (!byMetric || !pods) return;
+    pods.delete(pod);
+    if (pods.size > 0) return;
     byMetric.delete(name);
     if (byMetric.size === 0) this.index.delete(pod.namespace);
     const lower = this.lowerIndex.get(pod.namespace);

@@ -35,7 +35,7 @@ export function createAggregatorMetrics(store: MemoryStore, withDefaults = true)
     }),
     servedAge: new Histogram({
       name: 'metrics_relay_aggregator_served_value_age_seconds',
-      help: 'Age of each value served to API clients (now - sample time).',
+      help: 'Age of the oldest value in each answer served to API clients (now - its sample time).',
       buckets: [0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 300],
       registers,
     }),

@@ -164,6 +164,14 @@ describe('pods metrics', () => {
     }
   });
 
+  it("observes each answer's oldest value age once in the self-metrics", async () => {
+    const count = async () => Number(/metrics_relay_aggregator_served_value_age_seconds_count (\d+)/.exec((await get(`http://127.0.0.1:${agg.ports['metrics']}/metrics`)).text)?.[1]);
+    const before = await count();
+    const res = await get(`${api}${CM}/v1beta2/namespaces/shop/pods/*/cm_connection_count`);
+    expect(res.json.items).toHaveLength(4);
+    expect(await count()).toBe(before + 1);
+  });
+
   it('returns exactly the pods the selector matches, once each', async () => {
     const res = await get(`${api}${CM}/v1beta2/namespaces/shop/pods/*/cm_connection_count?labelSelector=app+in+%28web%2Cworker%29%2C%21missing`);
     expect(res.json.items.map((i: { describedObject: { name: string } }) => i.describedObject.name).sort()).toEqual(['web-1', 'web-2', 'web-3', 'worker-4']);

@@ -60,7 +60,10 @@ export function createApiRoutes(opts: ApiRoutesOptions): RequestHandler {
       const result = route(segments, query);
       kind = result.kind;
       if (result.values) {
-        for (const v of result.values) metrics.servedAge.observe(Math.max(0, now() - v.sampleMs) / 1000);
+        // One observation per answer, its oldest value: a 1000-pod answer would otherwise cost 1000 observe()s.
+        let oldest = Infinity;
+        for (const v of result.values) if (v.sampleMs < oldest) oldest = v.sampleMs;
+        if (oldest !== Infinity) metrics.servedAge.observe(Math.max(0, now() - oldest) / 1000);
       }
       if (result.kind === 'discovery' && typeof result.body === 'string' && result.body.length > 8192 && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) finish(200, discovery.gzip(result.body), true);
       else finish(200, result.body);

@@ -6,46 +6,10 @@ import { pino } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import jsonpatch from 'fast-json-patch';
 import { createMutateHandler } from '../../aggregator/src/webhook/handler.js';
-import { INJECTION_DEFAULTS, type InjectionConfig } from '../../aggregator/src/webhook/inject.js';
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const config: InjectionConfig = {
-  ...INJECTION_DEFAULTS,
-  image: 'registry.example.com/metrics-relay:0.1.0',
-  aggregatorAddress: 'metrics-relay-ingest.metrics-system.svc:9443',
-  caConfigMap: 'metrics-relay-ca',
-};
+import type { InjectionConfig } from '../../aggregator/src/webhook/inject.js';
+import { injectionConfig, replicaSetPod, type Json } from '../helpers/webhook-fixtures.js';
 
 const UID = '3c8a1f0e-6a5b-4f0e-9d8a-2d6f4b1a7c55';
-
-/** The pod of wire-spec §6.2, with a metrics port. */
-function rsPod(): Json {
-  return {
-    kind: 'Pod',
-    apiVersion: 'v1',
-    metadata: {
-      generateName: 'web-7d4b9c8f6b-',
-      namespace: 'shop',
-      creationTimestamp: null,
-      labels: { app: 'web', 'pod-template-hash': '7d4b9c8f6b' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f6b', uid: '9a1e', controller: true, blockOwnerDeletion: true }],
-    },
-    spec: {
-      volumes: [{ name: 'kube-api-access-x2c4m', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
-      containers: [{
-        name: 'app',
-        image: 'nginx:1.27',
-        ports: [{ containerPort: 8080, protocol: 'TCP' }],
-        resources: { requests: { cpu: '250m', memory: '128Mi' } },
-        volumeMounts: [{ name: 'kube-api-access-x2c4m', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
-      }],
-      restartPolicy: 'Always',
-      serviceAccountName: 'default',
-    },
-    status: {},
-  };
-}
 
 function review(object: unknown, overrides: Json = {}): Json {
   return {
@@ -85,13 +49,13 @@ describe('webhook over HTTP: the returned patch applies', () => {
 
   beforeAll(async () => {
     const app = express();
-    app.post(['/mutate', '/mutate/:scope'], createMutateHandler(config, logger, { reviews }));
+    app.post(['/mutate', '/mutate/:scope'], createMutateHandler(injectionConfig, logger, { reviews }));
     // The same handler behind a JSON body parser still works.
-    app.post('/parsed/mutate/:scope', express.json({ limit: '3mb' }), createMutateHandler(config, logger));
+    app.post('/parsed/mutate/:scope', express.json({ limit: '3mb' }), createMutateHandler(injectionConfig, logger));
     [server, base] = await listen(app);
 
-    // A config that blows up inside the injector: the webhook must fail open.
-    const broken = new Proxy(config, { get: (t, k) => { if (k === 'resources') throw new Error('boom'); return t[k as keyof InjectionConfig]; } });
+    // A injectionConfig that blows up inside the injector: the webhook must fail open.
+    const broken = new Proxy(injectionConfig, { get: (t, k) => { if (k === 'resources') throw new Error('boom'); return t[k as keyof InjectionConfig]; } });
     const app2 = express();
     app2.post(['/mutate', '/mutate/:scope'], createMutateHandler(broken, logger, { reviews }));
     [failing, failingBase] = await listen(app2);
@@ -131,7 +95,7 @@ describe('webhook over HTTP: the returned patch applies', () => {
   const sidecars = (pod: Json, where = 'containers') => (pod.spec[where] ?? []).filter((c: Json) => c.name === 'metrics-relay-sidecar');
 
   it('injects into a ReplicaSet pod (volumes, no annotations, generateName only)', async () => {
-    const { pod } = await mutate(rsPod());
+    const { pod } = await mutate(replicaSetPod());
     expect(sidecars(pod)).toHaveLength(1);
     const [c] = sidecars(pod);
     expect(pod.spec.containers[0].name).toBe('app');
@@ -159,13 +123,13 @@ describe('webhook over HTTP: the returned patch applies', () => {
   });
 
   it('is idempotent: the patched pod sent again gets no patch', async () => {
-    const { pod } = await mutate(rsPod());
+    const { pod } = await mutate(replicaSetPod());
     const again = await post(review(pod));
     expect(again.json).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: UID, allowed: true } });
   });
 
   it('pod scope: applies to an annotated pod without volumes (escaped annotation key)', async () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     delete pod.spec.volumes;
     delete pod.spec.containers[0].volumeMounts;
     pod.spec.automountServiceAccountToken = false;
@@ -181,10 +145,10 @@ describe('webhook over HTTP: the returned patch applies', () => {
 
   it('native sidecar mode puts a restartable init container', async () => {
     const app = express();
-    app.post(['/mutate', '/mutate/:scope'], createMutateHandler({ ...config, nativeSidecar: true }, logger));
+    app.post(['/mutate', '/mutate/:scope'], createMutateHandler({ ...injectionConfig, nativeSidecar: true }, logger));
     const [s, url] = await listen(app);
     try {
-      const pod = rsPod();
+      const pod = replicaSetPod();
       pod.spec.initContainers = [{ name: 'migrate', image: 'busybox' }];
       const res = await post(review(pod), '/mutate/namespace', url);
       const patch = JSON.parse(Buffer.from(res.json.response.patch, 'base64').toString()) as jsonpatch.Operation[];
@@ -197,20 +161,20 @@ describe('webhook over HTTP: the returned patch applies', () => {
   });
 
   it('works behind express.json too', async () => {
-    const { pod } = await mutate(rsPod(), '/parsed/mutate/namespace');
+    const { pod } = await mutate(replicaSetPod(), '/parsed/mutate/namespace');
     expect(sidecars(pod)).toHaveLength(1);
   });
 
   it('no opt-in in pod scope: allowed, neither patch nor patchType', async () => {
     for (const path of ['/mutate/pod', '/mutate']) {
-      const res = await post(review(rsPod()), path);
+      const res = await post(review(replicaSetPod()), path);
       expect(res.status).toBe(200);
       expect(res.json).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: UID, allowed: true } });
     }
   });
 
   it('invalid annotation: allowed, no patch, a warning', async () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.metadata.annotations = { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/interval': 'often' };
     const res = await post(review(pod), '/mutate/pod');
     expect(res.json).toEqual({
@@ -221,18 +185,18 @@ describe('webhook over HTTP: the returned patch applies', () => {
   });
 
   it.each([
-    ['UPDATE of a pod', { operation: 'UPDATE', oldObject: rsPod() }],
-    ['DELETE of a pod', { operation: 'DELETE', object: null, oldObject: rsPod() }],
+    ['UPDATE of a pod', { operation: 'UPDATE', oldObject: replicaSetPod() }],
+    ['DELETE of a pod', { operation: 'DELETE', object: null, oldObject: replicaSetPod() }],
     ['a Deployment', { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' } }],
     ['a pods subresource', { subResource: 'ephemeralcontainers' }],
     ['an Eviction', { kind: { group: 'policy', version: 'v1', kind: 'Eviction' }, subResource: 'eviction' }],
   ])('%s: allowed unchanged', async (_name, overrides) => {
-    const res = await post(review(rsPod(), overrides));
+    const res = await post(review(replicaSetPod(), overrides));
     expect(res.json).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: UID, allowed: true } });
   });
 
   it('dryRun requests are answered the same way', async () => {
-    const res = await post(review(rsPod(), { dryRun: true }));
+    const res = await post(review(replicaSetPod(), { dryRun: true }));
     expect(res.json.response.patchType).toBe('JSONPatch');
   });
 
@@ -242,12 +206,12 @@ describe('webhook over HTTP: the returned patch applies', () => {
     ['not JSON', '{"kind": "AdmissionReview",', 'invalid AdmissionReview: the body is not valid JSON'],
     ['empty', '', 'invalid AdmissionReview: the body is empty'],
     ['an array', '[]', 'invalid AdmissionReview: the body must be a JSON object'],
-    ['v1beta1', { ...review(rsPod()), apiVersion: 'admission.k8s.io/v1beta1' }, 'invalid AdmissionReview: expected apiVersion "admission.k8s.io/v1" and kind "AdmissionReview", got apiVersion "admission.k8s.io/v1beta1" and kind "AdmissionReview"'],
+    ['v1beta1', { ...review(replicaSetPod()), apiVersion: 'admission.k8s.io/v1beta1' }, 'invalid AdmissionReview: expected apiVersion "admission.k8s.io/v1" and kind "AdmissionReview", got apiVersion "admission.k8s.io/v1beta1" and kind "AdmissionReview"'],
     ['wrong kind', { apiVersion: 'admission.k8s.io/v1', kind: 'Pod' }, 'invalid AdmissionReview: expected apiVersion "admission.k8s.io/v1" and kind "AdmissionReview", got apiVersion "admission.k8s.io/v1" and kind "Pod"'],
     ['no kind', { apiVersion: 'admission.k8s.io/v1' }, 'invalid AdmissionReview: expected apiVersion "admission.k8s.io/v1" and kind "AdmissionReview", got apiVersion "admission.k8s.io/v1" and kind none'],
     ['no request', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, 'invalid AdmissionReview: request is missing'],
-    ['no uid', review(rsPod(), { uid: undefined }), 'invalid AdmissionReview: request.uid is missing'],
-    ['empty uid', review(rsPod(), { uid: '' }), 'invalid AdmissionReview: request.uid is missing'],
+    ['no uid', review(replicaSetPod(), { uid: undefined }), 'invalid AdmissionReview: request.uid is missing'],
+    ['empty uid', review(replicaSetPod(), { uid: '' }), 'invalid AdmissionReview: request.uid is missing'],
   ])('bad body (%s): 400 with a Status', async (_name, body, message) => {
     const res = await post(body as string | Json);
     expect(res.status).toBe(400);
@@ -256,7 +220,7 @@ describe('webhook over HTTP: the returned patch applies', () => {
   });
 
   it('unknown scope: 400 with a Status', async () => {
-    const res = await post(review(rsPod()), '/mutate/cluster');
+    const res = await post(review(replicaSetPod()), '/mutate/cluster');
     expect(res.status).toBe(400);
     expect(res.json).toEqual(status('invalid webhook URL: the path must be /mutate/pod or /mutate/namespace, got scope "cluster"'));
   });
@@ -270,16 +234,16 @@ describe('webhook over HTTP: the returned patch applies', () => {
   it('a good request right after bad ones still works', async () => {
     expect((await post('not json')).status).toBe(400);
     expect((await post('{}')).status).toBe(400);
-    const { pod } = await mutate(rsPod());
+    const { pod } = await mutate(replicaSetPod());
     expect(sidecars(pod)).toHaveLength(1);
   });
 
   it('an unexpected failure fails open: allowed, no patch', async () => {
-    const res = await post(review(rsPod()), '/mutate/namespace', failingBase);
+    const res = await post(review(replicaSetPod()), '/mutate/namespace', failingBase);
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: UID, allowed: true } });
     // And the server is still fine afterwards.
-    expect((await post(review(rsPod()), '/mutate/pod', failingBase)).json.response).toEqual({ uid: UID, allowed: true });
+    expect((await post(review(replicaSetPod()), '/mutate/pod', failingBase)).json.response).toEqual({ uid: UID, allowed: true });
   });
 
   it('counts reviews by result', async () => {

@@ -3,57 +3,16 @@ import jsonpatch from 'fast-json-patch';
 import {
   decideInjection,
   escapePointer,
-  INJECTION_DEFAULTS,
   INJECTED_ANNOTATION,
   SIDECAR_CONTAINER_NAME,
   TOKEN_AUDIENCE,
-  type InjectionConfig,
   type InjectionDecision,
   type JsonPatchOp,
 } from '../../aggregator/src/webhook/inject.js';
 import { INGEST_AUDIENCE } from '../../aggregator/src/ingest/token-auth.js';
+import { injectionConfig, replicaSetPod } from '../helpers/webhook-fixtures.js';
 
 type Pod = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const config: InjectionConfig = {
-  ...INJECTION_DEFAULTS,
-  image: 'registry.example.com/metrics-relay:0.1.0',
-  aggregatorAddress: 'metrics-relay.metrics-system.svc:9443',
-  caConfigMap: 'metrics-relay-ca',
-};
-
-/** The pod of wire-spec §6.2 (created by a ReplicaSet: generateName only, ServiceAccount volume), with a port. */
-function rsPod(): Pod {
-  return {
-    kind: 'Pod',
-    apiVersion: 'v1',
-    metadata: {
-      generateName: 'web-7d4b9c8f6b-',
-      namespace: 'shop',
-      creationTimestamp: null,
-      labels: { app: 'web', 'pod-template-hash': '7d4b9c8f6b' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f6b', uid: '9a1e', controller: true, blockOwnerDeletion: true }],
-    },
-    spec: {
-      volumes: [{ name: 'kube-api-access-x2c4m', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
-      containers: [
-        {
-          name: 'app',
-          image: 'nginx:1.27',
-          ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-          resources: { requests: { cpu: '250m', memory: '128Mi' } },
-          volumeMounts: [{ name: 'kube-api-access-x2c4m', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
-          terminationMessagePath: '/dev/termination-log',
-          terminationMessagePolicy: 'File',
-          imagePullPolicy: 'IfNotPresent',
-        },
-      ],
-      restartPolicy: 'Always',
-      serviceAccountName: 'default',
-    },
-    status: {},
-  };
-}
 
 function withAnnotations(pod: Pod, annotations: Record<string, string>): Pod {
   pod.metadata.annotations = { ...pod.metadata.annotations, ...annotations };
@@ -83,8 +42,8 @@ const flag = (c: Pod, name: string): string | undefined => {
 
 describe('decideInjection: the patch', () => {
   it('pod with volumes and no annotations: appends the container and volumes, creates the annotation map', () => {
-    const pod = rsPod();
-    const patch = patchOf(decideInjection(pod, 'namespace', config));
+    const pod = replicaSetPod();
+    const patch = patchOf(decideInjection(pod, 'namespace', injectionConfig));
     expect(patch.map((op) => [op.op, op.path])).toEqual([
       ['add', '/spec/containers/-'],
       ['add', '/spec/volumes/-'],
@@ -100,14 +59,14 @@ describe('decideInjection: the patch', () => {
   });
 
   it('builds the sidecar container exactly', () => {
-    const out = apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', config)));
+    const out = apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', injectionConfig)));
     expect(sidecarOf(out)).toEqual({
       name: 'metrics-relay-sidecar',
       image: 'registry.example.com/metrics-relay:0.1.0',
       args: [
         'sidecar',
         '--target', 'http://127.0.0.1:8080/metrics',
-        '--aggregator', 'metrics-relay.metrics-system.svc:9443',
+        '--aggregator', 'metrics-relay-ingest.metrics-system.svc:9443',
         '--interval', '5s',
         '--metrics', 'cm_*',
         '--pod-labels-file', '/etc/metrics-relay/podinfo/labels',
@@ -139,7 +98,7 @@ describe('decideInjection: the patch', () => {
   });
 
   it('builds the downwardAPI labels volume and the projected token + CA volume', () => {
-    const out = apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', config)));
+    const out = apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', injectionConfig)));
     expect(out.spec.volumes[1]).toEqual({
       name: 'metrics-relay-podinfo',
       downwardAPI: { items: [{ path: 'labels', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.labels' } }] },
@@ -160,25 +119,25 @@ describe('decideInjection: the patch', () => {
   });
 
   it('without caConfigMap: no CA source and no --ca-file', () => {
-    const { caConfigMap: _omit, ...noCa } = config;
-    const out = apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', noCa)));
+    const { caConfigMap: _omit, ...noCa } = injectionConfig;
+    const out = apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', noCa)));
     expect(sidecarOf(out).args).not.toContain('--ca-file');
     expect(out.spec.volumes[2].projected.sources).toEqual([{ serviceAccountToken: { audience: 'metrics-relay', expirationSeconds: 3600, path: 'token' } }]);
   });
 
   it('uses configured image pull policy and resources', () => {
-    const custom = { ...config, imagePullPolicy: 'Always', resources: { requests: { cpu: '20m', memory: '40Mi' }, limits: { cpu: '100m', memory: '80Mi' } } };
-    const c = sidecarOf(apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', custom))));
+    const custom = { ...injectionConfig, imagePullPolicy: 'Always', resources: { requests: { cpu: '20m', memory: '40Mi' }, limits: { cpu: '100m', memory: '80Mi' } } };
+    const c = sidecarOf(apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', custom))));
     expect(c.imagePullPolicy).toBe('Always');
     expect(c.resources).toEqual({ requests: { cpu: '20m', memory: '40Mi' }, limits: { cpu: '100m', memory: '80Mi' } });
   });
 
   it('pod with no volumes at all (automountServiceAccountToken: false): creates spec.volumes', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.automountServiceAccountToken = false;
     delete pod.spec.volumes;
     delete pod.spec.containers[0].volumeMounts;
-    const patch = patchOf(decideInjection(pod, 'namespace', config));
+    const patch = patchOf(decideInjection(pod, 'namespace', injectionConfig));
     expect(patch[1]).toMatchObject({ op: 'add', path: '/spec/volumes' });
     expect(patch.filter((op) => op.path === '/spec/volumes/-')).toEqual([]);
     const out = apply(pod, patch);
@@ -188,8 +147,8 @@ describe('decideInjection: the patch', () => {
   });
 
   it('pod with annotations: adds one key, escaping "/" as ~1', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true', 'other.example/x': 'y' });
-    const patch = patchOf(decideInjection(pod, 'pod', config));
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', 'other.example/x': 'y' });
+    const patch = patchOf(decideInjection(pod, 'pod', injectionConfig));
     expect(patch.at(-1)).toEqual({ op: 'add', path: '/metadata/annotations/metrics-relay.io~1injected', value: 'true' });
     const out = apply(pod, patch);
     expect(out.metadata.annotations).toEqual({ 'metrics-relay.io/inject': 'true', 'other.example/x': 'y', 'metrics-relay.io/injected': 'true' });
@@ -201,16 +160,16 @@ describe('decideInjection: the patch', () => {
   });
 
   it('pod without metadata: creates it', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     delete pod.metadata;
-    const out = apply(pod, patchOf(decideInjection(pod, 'namespace', config)));
+    const out = apply(pod, patchOf(decideInjection(pod, 'namespace', injectionConfig)));
     expect(out.metadata).toEqual({ annotations: { 'metrics-relay.io/injected': 'true' } });
   });
 
   it('generateName only: identity comes from the downward API, never from the admission-time object', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     expect(pod.metadata.name).toBeUndefined();
-    const patch = patchOf(decideInjection(pod, 'namespace', config));
+    const patch = patchOf(decideInjection(pod, 'namespace', injectionConfig));
     const text = JSON.stringify(patch);
     expect(text).not.toContain('web-7d4b9c8f6b');
     expect(text).not.toContain('shop');
@@ -219,19 +178,19 @@ describe('decideInjection: the patch', () => {
   });
 
   it('never modifies its input', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true' });
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true' });
     const before = structuredClone(pod);
-    decideInjection(pod, 'pod', { ...config, nativeSidecar: true });
-    decideInjection(pod, 'namespace', config);
+    decideInjection(pod, 'pod', { ...injectionConfig, nativeSidecar: true });
+    decideInjection(pod, 'namespace', injectionConfig);
     expect(pod).toEqual(before);
   });
 });
 
 describe('decideInjection: native sidecar', () => {
-  const native = { ...config, nativeSidecar: true };
+  const native = { ...injectionConfig, nativeSidecar: true };
 
   it('pod without initContainers: creates the array with a restartable init container', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     const patch = patchOf(decideInjection(pod, 'namespace', native));
     expect(patch[0]).toMatchObject({ op: 'add', path: '/spec/initContainers' });
     const out = apply(pod, patch);
@@ -240,7 +199,7 @@ describe('decideInjection: native sidecar', () => {
   });
 
   it('pod with initContainers: appends after them', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.initContainers = [{ name: 'migrate', image: 'busybox' }];
     const patch = patchOf(decideInjection(pod, 'namespace', native));
     expect(patch[0]).toMatchObject({ op: 'add', path: '/spec/initContainers/-' });
@@ -252,55 +211,55 @@ describe('decideInjection: native sidecar', () => {
 
 describe('decideInjection: opt-in and idempotency', () => {
   it('namespace scope without annotation: injects', () => {
-    expect(decideInjection(rsPod(), 'namespace', config).inject).toBe(true);
+    expect(decideInjection(replicaSetPod(), 'namespace', injectionConfig).inject).toBe(true);
   });
 
   it('pod scope without annotation: no patch, no warning', () => {
-    expect(decideInjection(rsPod(), 'pod', config)).toEqual({ inject: false, reason: 'not opted in' });
+    expect(decideInjection(replicaSetPod(), 'pod', injectionConfig)).toEqual({ inject: false, reason: 'not opted in' });
   });
 
   it('pod scope with inject=true: injects', () => {
-    expect(decideInjection(withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true' }), 'pod', config).inject).toBe(true);
+    expect(decideInjection(withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true' }), 'pod', injectionConfig).inject).toBe(true);
   });
 
   it.each(['pod', 'namespace'] as const)('inject=false skips in %s scope', (scope) => {
-    expect(decideInjection(withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'false' }), scope, config)).toEqual({ inject: false, reason: 'opted out by annotation' });
+    expect(decideInjection(withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'false' }), scope, injectionConfig)).toEqual({ inject: false, reason: 'opted out by annotation' });
   });
 
   it('existing sidecar in containers: no patch', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.containers.push({ name: SIDECAR_CONTAINER_NAME, image: 'x' });
-    expect(decideInjection(pod, 'namespace', config)).toEqual({ inject: false, reason: 'already injected' });
+    expect(decideInjection(pod, 'namespace', injectionConfig)).toEqual({ inject: false, reason: 'already injected' });
   });
 
   it('existing sidecar in initContainers: no patch (also when injecting into containers)', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.initContainers = [{ name: SIDECAR_CONTAINER_NAME, image: 'x', restartPolicy: 'Always' }];
-    expect(decideInjection(pod, 'namespace', config)).toEqual({ inject: false, reason: 'already injected' });
-    expect(decideInjection(pod, 'namespace', { ...config, nativeSidecar: true })).toEqual({ inject: false, reason: 'already injected' });
+    expect(decideInjection(pod, 'namespace', injectionConfig)).toEqual({ inject: false, reason: 'already injected' });
+    expect(decideInjection(pod, 'namespace', { ...injectionConfig, nativeSidecar: true })).toEqual({ inject: false, reason: 'already injected' });
   });
 
   it('already annotated injected: no patch', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/injected': 'true' });
-    expect(decideInjection(pod, 'pod', config)).toEqual({ inject: false, reason: 'already injected' });
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/injected': 'true' });
+    expect(decideInjection(pod, 'pod', injectionConfig)).toEqual({ inject: false, reason: 'already injected' });
   });
 
   it.each([false, true])('re-running on the patched pod yields no patch (nativeSidecar=%s)', (nativeSidecar) => {
-    const cfg = { ...config, nativeSidecar };
-    const once = apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', cfg)));
+    const cfg = { ...injectionConfig, nativeSidecar };
+    const once = apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', cfg)));
     expect(decideInjection(once, 'namespace', cfg)).toEqual({ inject: false, reason: 'already injected' });
     expect(decideInjection(once, 'namespace', { ...cfg, nativeSidecar: !nativeSidecar })).toEqual({ inject: false, reason: 'already injected' });
   });
 
   it.each([null, 'pod', 42, [], {}, { spec: {} }, { spec: { containers: [] } }, { metadata: 'x', spec: { containers: 'x' } }])('does not throw on a non-pod: %j', (obj) => {
-    const d = decideInjection(obj, 'namespace', config);
+    const d = decideInjection(obj, 'namespace', injectionConfig);
     expect(d.inject).toBe(false);
   });
 });
 
 describe('decideInjection: annotations become flags', () => {
   it('port, path, scheme, metrics and interval', () => {
-    const pod = withAnnotations(rsPod(), {
+    const pod = withAnnotations(replicaSetPod(), {
       'metrics-relay.io/inject': 'true',
       'metrics-relay.io/port': '9100',
       'metrics-relay.io/path': '/stats/prometheus',
@@ -308,30 +267,30 @@ describe('decideInjection: annotations become flags', () => {
       'metrics-relay.io/metrics': 'cm_*, http_requests_total',
       'metrics-relay.io/interval': '1s',
     });
-    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'pod', config))));
+    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'pod', injectionConfig))));
     expect(flag(c, '--target')).toBe('https://127.0.0.1:9100/stats/prometheus');
     expect(flag(c, '--metrics')).toBe('cm_*,http_requests_total');
     expect(flag(c, '--interval')).toBe('1s');
   });
 
   it('configured defaults for interval and metrics', () => {
-    const c = sidecarOf(apply(rsPod(), patchOf(decideInjection(rsPod(), 'namespace', { ...config, defaultInterval: '10s', defaultMetrics: 'app_*' }))));
+    const c = sidecarOf(apply(replicaSetPod(), patchOf(decideInjection(replicaSetPod(), 'namespace', { ...injectionConfig, defaultInterval: '10s', defaultMetrics: 'app_*' }))));
     expect(flag(c, '--interval')).toBe('10s');
     expect(flag(c, '--metrics')).toBe('app_*');
   });
 
   it('default port is the first containerPort of the first container', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.containers[0].ports = [{ containerPort: 3000 }, { containerPort: 3001 }];
     pod.spec.containers.push({ name: 'other', image: 'x', ports: [{ containerPort: 4000 }] });
-    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'namespace', config))));
+    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'namespace', injectionConfig))));
     expect(flag(c, '--target')).toBe('http://127.0.0.1:3000/metrics');
   });
 
   it('no port annotation and no containerPort: warning, no patch', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     delete pod.spec.containers[0].ports;
-    expect(decideInjection(pod, 'namespace', config)).toEqual({
+    expect(decideInjection(pod, 'namespace', injectionConfig)).toEqual({
       inject: false,
       reason: 'no annotation metrics-relay.io/port and the first container declares no containerPort',
       warning: 'metrics-relay: sidecar not injected: no annotation metrics-relay.io/port and the first container declares no containerPort',
@@ -353,13 +312,13 @@ describe('decideInjection: annotations become flags', () => {
     ['metrics', '', 'annotation metrics-relay.io/metrics must be a comma-separated list of metric names or globs (e.g. cm_*), got ""'],
     ['metrics', 'a b', 'annotation metrics-relay.io/metrics must be a comma-separated list of metric names or globs (e.g. cm_*), got "a b"'],
   ])('invalid %s=%j: allowed, no patch, warning', (key, value, why) => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true', [`metrics-relay.io/${key}`]: value });
-    expect(decideInjection(pod, 'pod', config)).toEqual({ inject: false, reason: why, warning: `metrics-relay: sidecar not injected: ${why}` });
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', [`metrics-relay.io/${key}`]: value });
+    expect(decideInjection(pod, 'pod', injectionConfig)).toEqual({ inject: false, reason: why, warning: `metrics-relay: sidecar not injected: ${why}` });
   });
 
   it('lists every problem in one warning', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/port': 'x', 'metrics-relay.io/scheme': 'ftp' });
-    const d = decideInjection(pod, 'namespace', config);
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/port': 'x', 'metrics-relay.io/scheme': 'ftp' });
+    const d = decideInjection(pod, 'namespace', injectionConfig);
     expect(d).toMatchObject({ inject: false });
     expect(!d.inject && d.warning).toBe(
       'metrics-relay: sidecar not injected: annotation metrics-relay.io/port must be a port number 1..65535, got "x"; annotation metrics-relay.io/scheme must be "http" or "https", got "ftp"',
@@ -367,32 +326,32 @@ describe('decideInjection: annotations become flags', () => {
   });
 
   it('cuts long values short in the warning', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/scheme': 'x'.repeat(500) });
-    const d = decideInjection(pod, 'pod', config);
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/scheme': 'x'.repeat(500) });
+    const d = decideInjection(pod, 'pod', injectionConfig);
     expect(!d.inject && d.warning!.length).toBeLessThan(200);
   });
 
   it('a volume name the injector needs is taken: warning, no patch', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.volumes.push({ name: 'metrics-relay-token', emptyDir: {} });
-    const d = decideInjection(pod, 'namespace', config);
+    const d = decideInjection(pod, 'namespace', injectionConfig);
     expect(d).toMatchObject({ inject: false, warning: 'metrics-relay: sidecar not injected: the pod already has a volume named metrics-relay-token' });
   });
 });
 
 describe('decideInjection: sidecar metrics port', () => {
-  const metricsPort = (pod: Pod, cfg = config) => {
+  const metricsPort = (pod: Pod, cfg = injectionConfig) => {
     const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'namespace', cfg))));
     expect(c.ports[0].containerPort).toBe(Number(flag(c, '--metrics-port')));
     return c.ports[0].containerPort as number;
   };
 
   it('defaults to 9091', () => {
-    expect(metricsPort(rsPod())).toBe(9091);
+    expect(metricsPort(replicaSetPod())).toBe(9091);
   });
 
   it('skips ports of every container and init container', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.containers[0].ports = [{ containerPort: 9091 }];
     pod.spec.containers.push({ name: 'b', image: 'x', ports: [{ containerPort: 9092 }] });
     pod.spec.initContainers = [{ name: 'c', image: 'x', restartPolicy: 'Always', ports: [{ containerPort: 9093 }] }];
@@ -400,18 +359,18 @@ describe('decideInjection: sidecar metrics port', () => {
   });
 
   it('skips the app metrics port from the annotation even when undeclared', () => {
-    const pod = withAnnotations(rsPod(), { 'metrics-relay.io/port': '9091' });
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/port': '9091' });
     expect(metricsPort(pod)).toBe(9092);
   });
 
   it('uses the configured port', () => {
-    expect(metricsPort(rsPod(), { ...config, sidecarMetricsPort: 19000 })).toBe(19000);
+    expect(metricsPort(replicaSetPod(), { ...injectionConfig, sidecarMetricsPort: 19000 })).toBe(19000);
   });
 
   it('drops the port name when the pod already uses it', () => {
-    const pod = rsPod();
+    const pod = replicaSetPod();
     pod.spec.containers[0].ports.push({ name: 'relay-metrics', containerPort: 7000 });
-    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'namespace', config))));
+    const c = sidecarOf(apply(pod, patchOf(decideInjection(pod, 'namespace', injectionConfig))));
     expect(c.ports).toEqual([{ containerPort: 9091, protocol: 'TCP' }]);
   });
 });

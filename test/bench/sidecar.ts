@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { Agent, request } from 'node:https';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { startRelay, eventually, type RelayProcess } from '../helpers/processes.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRelay, eventually, ROOT, type RelayProcess } from '../helpers/processes.js';
 import { percentile, report } from './report.js';
 
 // Sidecar benchmarks: its footprint at a 1s interval on a 1,000-series /metrics, and freshness (a value changed in
@@ -25,7 +26,7 @@ export async function run(): Promise<void> {
     sidecar = await startRelay([
       'sidecar', '--target', `http://127.0.0.1:${target.port}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
       '--interval', `${INTERVAL_MS}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
-    ]);
+    ], { entry: shippedSidecar() });
     const url = `https://127.0.0.1:${agg.ports['api']}/apis/custom.metrics.k8s.io/v1beta2/namespaces/bench/pods/bench-0/cm_bench_value?metricLabelSelector=series%3D0`;
     await eventually(async () => ((await servedValue(agent, url)) === '0' ? true : undefined), 15_000);
     // Start-up (module loading, the first definitions) settles before the steady state is measured.
@@ -45,8 +46,11 @@ export async function run(): Promise<void> {
       else missed++;
     }
     const fp = await footprint;
+    const floor = await floorRssMb(`http://127.0.0.1:${target.port}/metrics`, `127.0.0.1:${agg.ports['ingest']}`);
 
-    report({ name: `sidecar RSS at ${INTERVAL_MS}ms on ${SERIES} series (peak over ${FOOTPRINT_MS / 1000}s)`, value: fp.peakRssMb, unit: 'MB', target: '<= 60', baseline: { name: 'an idle node process', value: await idleNodeRssMb() } });
+    const flags = shippedSidecar().slice(0, -1).join(' ');
+    report({ name: `sidecar RSS (image bundle, node ${flags}) at ${INTERVAL_MS}ms on ${SERIES} series (peak over ${FOOTPRINT_MS / 1000}s)`, value: fp.peakRssMb, unit: 'MB', target: '<= 60', baseline: { name: 'an idle node process', value: await idleNodeRssMb() } });
+    report({ name: `floor: node ${flags} scraping the same page every second and holding one grpc-js stream, no sidecar logic`, value: floor, unit: 'MB' });
     report({ name: 'sidecar RSS, anonymous part (the rest is the node binary, shared between processes)', value: fp.peakAnonMb, unit: 'MB' });
     report({ name: `sidecar CPU at ${INTERVAL_MS}ms on ${SERIES} series`, value: fp.cpuPercent, unit: '% of one core', target: '<= 2' });
     report({ name: `freshness (app change -> API), p50 of ${latencies.length}`, value: percentile(latencies, 50), unit: 'ms' });
@@ -58,6 +62,20 @@ export async function run(): Promise<void> {
     await agg?.stop();
     await new Promise((r) => target.server.close(r));
   }
+}
+
+/**
+ * What the sidecar image runs: the bundle `npm run bundle:sidecar` builds (npm run bench builds it first), with the
+ * node flags of Dockerfile.sidecar's ENTRYPOINT.
+ */
+function shippedSidecar(): string[] {
+  const bundle = join(ROOT, 'dist/bundle/sidecar.mjs');
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:sidecar (npm run bench does)`);
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile.sidecar'), 'utf8'))?.[1];
+  if (!entrypoint) throw new Error('Dockerfile.sidecar has no ENTRYPOINT [...] line');
+  const [node, ...rest] = JSON.parse(entrypoint) as string[];
+  if (node !== 'node') throw new Error(`Dockerfile.sidecar ENTRYPOINT starts with ${node}, not node`);
+  return [...rest.slice(0, -1), bundle];
 }
 
 /** A /metrics of SERIES gauges cm_bench_value{series,path}; series 0 carries the value the bench changes. */
@@ -101,6 +119,37 @@ async function idleNodeRssMb(): Promise<number> {
   try {
     await sleep(1000);
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+  } finally {
+    child.kill();
+  }
+}
+
+/**
+ * Peak RSS over 10s of the least a Node sidecar on grpc-js does, with the image's node flags: GET the page every
+ * second, hold one bidi stream to the aggregator. What the sidecar's own logic costs is the difference.
+ */
+async function floorRssMb(target: string, ingest: string): Promise<number> {
+  const script = `
+    import http from 'node:http';
+    import * as grpc from '@grpc/grpc-js';
+    const client = new grpc.Client(${JSON.stringify(ingest)}, grpc.credentials.createInsecure());
+    const call = client.makeBidiStreamRequest('/metricsrelay.v1.Ingest/Report', (b) => b, (b) => b);
+    call.on('error', () => {});
+    call.on('data', () => {});
+    setInterval(() => http.get(${JSON.stringify(target)}, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => (globalThis.body = Buffer.concat(chunks).toString()));
+    }), 1000);`;
+  const child = spawn(process.execPath, [...shippedSidecar().slice(0, -1), '--input-type=module', '-e', script], { cwd: ROOT, stdio: 'ignore' });
+  try {
+    await sleep(3000);
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024);
+      await sleep(500);
+    }
+    return peak;
   } finally {
     child.kill();
   }

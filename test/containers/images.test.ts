@@ -46,7 +46,7 @@ describe('container images', () => {
     const [base, aggregator, sidecar] = await Promise.all([imageSize(baseImage), imageSize(AGGREGATOR_IMAGE), imageSize(SIDECAR_IMAGE)]);
     const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
     console.log(`image sizes: base ${mb(base)}, aggregator ${mb(aggregator)}, sidecar ${mb(sidecar)} (base + ${mb(sidecar - base)})`);
-    expect(sidecar - base).toBeLessThan(5e6); // one bundle and a .proto: no node_modules
+    expect(sidecar - base).toBeLessThan(5e6); // one bundle: no node_modules
   });
 
   it('streams a value from the app through the sidecar to the aggregator API; the goodbye removes it', async () => {

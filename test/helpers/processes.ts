@@ -22,10 +22,10 @@ export interface RelayProcess {
 
 /**
  * Starts `metrics-relay <args>` and waits for its ports line. Rejects with the output when it exits first or
- * does not print ports within timeoutMs.
+ * does not print ports within timeoutMs. `entry` replaces the CLI: node flags and a script (e.g. the sidecar bundle).
  */
-export function startRelay(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RelayProcess> {
-  const child = spawn(NODE, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startRelay(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; entry?: string[] } = {}): Promise<RelayProcess> {
+  const child = spawn(NODE, [...(opts.entry ?? [CLI]), ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -117,12 +117,10 @@ async function ingestRate(target: string, pods: number, seriesPerPod: number, du
  * kube-apiserver's Go client reads the answer; this one counts its bytes. Both send Accept-Encoding: gzip.
  */
 async function latencies(port: number, path: string, n: number): Promise<number[]> {
-  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-  await once(socket, 'secureConnect');
   let done: (() => void) | undefined;
   let head = '';
   let remaining = -1;
-  socket.on('data', (chunk: Buffer) => {
+  const received = (chunk: Buffer): void => {
     if (remaining < 0) {
       head += chunk.toString('latin1');
       const end = head.indexOf('\r\n\r\n');
@@ -137,7 +135,14 @@ async function latencies(port: number, path: string, n: number): Promise<number[
       remaining = -1;
       done?.();
     }
-  });
+  };
+  // NOTE: reads land in one reused buffer (onread): a new Buffer per TLS record made this process run a major GC
+  // every ~150 ms (external memory), and those pauses were the tail of the figure.
+  const buffer = Buffer.alloc(64 * 1024);
+  // (tls.connect passes onread to its net.Socket; @types/node does not list it for TLS.)
+  const onread = { buffer, callback: (size: number) => received(buffer.subarray(0, size)) };
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, onread } as tls.ConnectionOptions);
+  await once(socket, 'secureConnect');
   const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n`;
   const one = (): Promise<number> =>
     new Promise((resolve, reject) => {

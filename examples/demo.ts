@@ -93,16 +93,23 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
     `  open http://127.0.0.1:${DEMO_PORTS.aggregators[0]!.metrics}/ for the aggregator status page; Ctrl-C stops everything`,
   ];
 
+  // NOTE: the commands are printed only once both replicas answer: on a busy machine an aggregator can take
+  // seconds to listen, and a printed curl that gets "connection refused" teaches the wrong thing.
+  const waited = await waitForAggregators(tty(), () => stopping);
+  if (waited !== undefined) {
+    console.error(`metrics-relay demo: ${waited}`);
+    await stopAll(1);
+  }
+
   let tick = 0;
   const started = Date.now();
   const durationMs = f['duration'] as number | undefined;
-  const tty = process.stdout.isTTY;
   const timer = setInterval(() => {
     void (async () => {
       tick++;
       if (f['load']) await driveLoad(tick);
       const view = await render(tick, target);
-      if (tty) process.stdout.write(`\x1b[2J\x1b[H${[...header, '', ...view, '', ...logs.slice(-3)].join('\n')}\n`);
+      if (tty()) process.stdout.write(`\x1b[2J\x1b[H${[...header, '', ...view, '', ...logs.slice(-3)].join('\n')}\n`);
       else if (tick % 5 === 1) console.log([...(tick === 1 ? header : []), ...view].join('\n'));
       if (durationMs !== undefined && Date.now() - started >= durationMs) {
         clearInterval(timer);
@@ -110,6 +117,37 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
       }
     })();
   }, 1000);
+}
+
+const tty = (): boolean => process.stdout.isTTY === true;
+
+/**
+ * Polls each aggregator's /healthz until both answer, saying meanwhile what it waits for. Returns undefined when
+ * both answer, or why it gave up (60 s).
+ */
+async function waitForAggregators(overwrite: boolean, stopped: () => boolean): Promise<string | undefined> {
+  const started = Date.now();
+  const pending = new Set(DEMO_PORTS.aggregators);
+  let lastSaid = 0;
+  while (pending.size > 0 && !stopped()) {
+    for (const a of [...pending]) {
+      const r = await httpsGet(`https://127.0.0.1:${a.api}/healthz`).catch(() => undefined);
+      if (r?.status === 200) pending.delete(a);
+    }
+    const elapsed = Date.now() - started;
+    if (pending.size === 0) break;
+    if (elapsed > 60_000) return `gave up after 60s waiting for ${[...pending].map((a) => a.name).join(' and ')} to listen`;
+    if (elapsed - lastSaid >= 1000 || lastSaid === 0) {
+      lastSaid = elapsed || 1;
+      const line = `waiting for ${[...pending].map((a) => `${a.name} (https://127.0.0.1:${a.api})`).join(' and ')} to listen... ${Math.round(elapsed / 1000)}s`;
+      if (overwrite) process.stdout.write(`\r\x1b[2K${line}`);
+      else console.log(line);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (overwrite) process.stdout.write('\r\x1b[2K');
+  else console.log(`both aggregators answer after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return undefined;
 }
 
 /** Connections rise and fall on a slow wave, different per app. */

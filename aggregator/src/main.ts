@@ -17,8 +17,7 @@ import { createApiRoutes } from './api/routes.js';
 import { statusBody, ApiError } from './api/status.js';
 import { parseSelector } from './selector.js';
 import { createIngestServer, WarmUp } from './ingest/server.js';
-import { createKubeObjects, loadKubeConfig, type KubeObjects } from './kube/objects.js';
-import { accessReviewer, tokenReviewer, watchAuthConfigMap } from './kube/reviews.js';
+import type { KubeObjects } from './kube/objects.js';
 import { Authenticator, type AuthnSettings } from './auth/authn.js';
 import { Authorizer } from './auth/authz.js';
 import { authMiddleware } from './auth/middleware.js';
@@ -41,15 +40,18 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
 
   let objects: ObjectSelectors;
   let kube: KubeObjects | undefined;
-  const kc = cfg.standalone ? undefined : loadKubeConfig(cfg.kubeconfig);
-  if (!kc) {
+  // NOTE: the Kubernetes client is imported only when used: loading it costs about a second of startup, which
+  // --standalone (the demo, tests) never needs.
+  const cluster = cfg.standalone ? undefined : { ...(await import('./kube/objects.js')), ...(await import('./kube/reviews.js')) };
+  const kc = cluster?.loadKubeConfig(cfg.kubeconfig);
+  if (!cluster || !kc) {
     objects = standaloneSelectors(store, parseSelector);
     const loopback = cfg.bindAddress === '127.0.0.1' || cfg.bindAddress === '::1';
     logger.warn({ bindAddress: cfg.bindAddress, authentication: Boolean(cfg.requestHeader || cfg.clientCaFile) }, loopback
       ? 'standalone mode: no Kubernetes API; listening on loopback only'
       : `standalone mode: no Kubernetes API, and listening on ${cfg.bindAddress} as --bind-address asked: anyone who can reach it can report and read values`);
   } else {
-    kube = createKubeObjects(kc, { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
+    kube = cluster.createKubeObjects(kc, { logger: logger.child({ component: 'kube' }), metrics, onPodDeleted: (ns, name, uid) => store.deletePod(ns, name, uid) });
     objects = kube;
   }
 
@@ -74,13 +76,13 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
       });
       stopWatching.push(() => unwatchFile(f));
     }
-  } else if (kc) {
-    const w = watchAuthConfigMap(kc, logger.child({ component: 'authn' }), (s) => (authn = s));
+  } else if (cluster && kc) {
+    const w = cluster.watchAuthConfigMap(kc, logger.child({ component: 'authn' }), (s) => (authn = s));
     stopWatching.push(() => w.stop());
   }
-  const authenticator = authEnabled ? new Authenticator(() => authn, kc ? tokenReviewer(kc, metrics) : undefined) : undefined;
-  const authorizer = kc ? new Authorizer(accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
-  const ingestAuth = kc ? tokenStreamAuthenticator(tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
+  const authenticator = authEnabled ? new Authenticator(() => authn, cluster && kc ? cluster.tokenReviewer(kc, metrics) : undefined) : undefined;
+  const authorizer = cluster && kc ? new Authorizer(cluster.accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
+  const ingestAuth = cluster && kc ? tokenStreamAuthenticator(cluster.tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
   const provider = new MetricsProvider(store, freshness, objects);
   const discovery = new Discovery(store, freshness);
 

@@ -34,6 +34,16 @@ describe('README', () => {
     expect(pkg.scripts['prestart']).toBe('npm run build');
   });
 
+  it('prints its commands only once both aggregators answer, saying what it waits for meanwhile', async () => {
+    await eventually(() => (out.includes('Try, while it runs:') ? true : undefined), 25_000, 20);
+    // Run at once, as a newcomer would: the replica must already be listening (curl exits 7 on connection refused).
+    const first = /^ {2}(curl -sk '[^']+')$/m.exec(out)![1]!;
+    const { stdout } = await run('bash', ['-c', `${first} </dev/null`], { timeout: 10_000 });
+    expect(JSON.parse(stdout)).toHaveProperty('kind');
+    expect(out.indexOf('both aggregators answer after')).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf('both aggregators answer after')).toBeLessThan(out.indexOf('Try, while it runs:'));
+  });
+
   it('the demo shows live values, and the curl and kubectl commands it prints answer', async () => {
     await eventually(() => (/web-1\s+\d+/.test(out) ? true : undefined), 25_000, 200).catch((err: Error) => {
       throw new Error(`${err.message}; the demo printed:\n${out}`);

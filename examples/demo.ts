@@ -25,7 +25,7 @@ export const DEMO_PORTS = {
 
 const NAMESPACE = 'demo';
 const METRIC = 'cm_connection_count';
-const CLI = fileURLToPath(new URL('../common/src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cmd/metrics-relay.js', import.meta.url));
 const APP = fileURLToPath(new URL('./app.js', import.meta.url));
 
 /** `metrics-relay demo`: example apps, their sidecars and two standalone aggregators, with a live view. */

@@ -1,4 +1,5 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { ListenError } from '../../common/src/errors.js';
 import { createServer as createHttpsServer } from 'node:https';
 import { watchFile, unwatchFile } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -142,7 +143,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
     api: await listen(apiServer, cfg.apiPort, cfg.bindAddress, '--api-port'),
     metrics: await listen(opsServer, cfg.metricsPort, cfg.bindAddress, '--metrics-port'),
     ingest: await ingest.start(cfg.bindAddress, cfg.ingestPort, ingestCreds).catch((err: Error) => {
-      throw new Error(`--ingest-port ${cfg.ingestPort}: cannot listen on ${cfg.bindAddress}: ${err.message}`);
+      throw new ListenError(`--ingest-port ${cfg.ingestPort}: cannot listen on ${cfg.bindAddress}: ${err.message}`);
     }),
   };
   await kube?.start();

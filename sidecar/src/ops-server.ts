@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { ListenError } from '../../common/src/errors.js';
 import type { Registry } from 'prom-client';
 
 // NOTE: required, not imported: an ESM import of node:http loads undici for its WebSocket getters (see scrape.ts).
@@ -39,7 +40,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
     res.writeHead(answer.code, text).end(answer.body);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`--metrics-port ${opts.port}: cannot listen on ${opts.host}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(`--metrics-port ${opts.port}: cannot listen on ${opts.host}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`)));
     server.listen(opts.port, opts.host, resolve);
   });
   let closed: Promise<void> | undefined;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { percentile, report } from './report.js';
 
-const CLI = fileURLToPath(new URL('../../common/src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cmd/metrics-relay.js', import.meta.url));
 const RUNS = 7;
 
 /** Milliseconds from spawn until the child prints a line containing `marker`; then the child is stopped. */

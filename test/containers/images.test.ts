@@ -1,6 +1,9 @@
+import { mkdtempSync } from 'node:fs';
 import { get } from 'node:https';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { ensureBaseImage } from './base-image.js';
@@ -67,7 +70,10 @@ describe('container images', () => {
       return started;
     };
 
-    const app = await start('app', new LoopbackContainer(AGGREGATOR_IMAGE).withEntrypoint(['node']).withCommand(['/app/dist/examples/app.js', '--port', '8080', '--host', '0.0.0.0']).withLoopbackPorts(8080), /"msg":"ports"/);
+    // The example app is in neither image (each carries its own binary only): bundled here and run on the base.
+    const appBundle = join(mkdtempSync(join(tmpdir(), 'metrics-relay-app-')), 'app.mjs');
+    await build({ entryPoints: [join(REPO_ROOT, 'examples/app.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node24', outfile: appBundle, logLevel: 'warning', banner: { js: "import{createRequire}from'module';const require=createRequire(import.meta.url);" } });
+    const app = await start('app', new LoopbackContainer(baseImage).withCopyFilesToContainer([{ source: appBundle, target: '/app/app.mjs', mode: 0o644 }]).withCommand(['node', '/app/app.mjs', '--port', '8080', '--host', '0.0.0.0']).withLoopbackPorts(8080), /"msg":"ports"/);
     // --standalone listens on loopback unless --bind-address says otherwise (logged as a warning).
     const aggregator = await start('aggregator', new LoopbackContainer(AGGREGATOR_IMAGE).withCommand(['aggregator', '--standalone', '--bind-address', '0.0.0.0']).withLoopbackPorts(6443), /"msg":"ports"/);
     const sidecar = await start(

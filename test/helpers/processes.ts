@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 /** The repository root, whether this file runs from source (vitest) or from dist/ (benchmarks). */
 export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '../../../' : '../../', import.meta.url));
 /** The built CLI (tests run against dist/, built by `npm test` before vitest). */
-export const CLI = `${ROOT}dist/common/src/cli.js`;
+export const CLI = `${ROOT}dist/cmd/metrics-relay.js`;
 /** Node 24 from node_modules (the machine's node may be older). */
 export const NODE = process.execPath;
 

@@ -63,7 +63,7 @@ describe('README', () => {
     demo.kill('SIGINT');
     const code = await new Promise<number | null>((r) => demo.once('exit', r));
     expect(code).toBe(0);
-    const { stdout } = await run('bash', ['-c', 'ps -eo args | grep -E "cli.js (aggregator|sidecar)|examples/app.js" | grep -E "port (8443|8444|808[123])" | grep -v grep || true']);
+    const { stdout } = await run('bash', ['-c', 'ps -eo args | grep -E "metrics-relay.js (aggregator|sidecar)|examples/app.js" | grep -E "port (8443|8444|808[123])" | grep -v grep || true']);
     expect(stdout.trim()).toBe('');
   });
 

@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/processes.js';
+
+// The import rules of the layout (docs/architecture.md): entry points in cmd/ import libraries, never the reverse,
+// and common/ belongs to no binary.
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f));
+}
+
+/** Every relative module a file imports (static or dynamic), as a path from the repository root. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.[^']+)'/g)].map((m) => m[1]!);
+  return specs.map((s) => relative(ROOT, join(ROOT, file, '..', s)));
+}
+
+describe('layers', () => {
+  it('no library module imports an entry point (cmd/)', () => {
+    const offenders = ['aggregator', 'sidecar', 'common', 'examples'].flatMap(sources).flatMap((f) => importsOf(f).filter((i) => i.startsWith('cmd/')).map((i) => `${f} -> ${i}`));
+    expect(offenders).toEqual([]);
+  });
+
+  it('common/ imports neither binary', () => {
+    const offenders = sources('common').flatMap((f) => importsOf(f).filter((i) => /^(aggregator|sidecar|examples)\//.test(i)).map((i) => `${f} -> ${i}`));
+    expect(offenders).toEqual([]);
+  });
+
+  it('the rule sees imports: cmd/ itself imports both binaries', () => {
+    const fromCmd = sources('cmd').flatMap(importsOf);
+    expect(fromCmd.some((i) => i.startsWith('aggregator/'))).toBe(true);
+    expect(fromCmd.some((i) => i.startsWith('sidecar/'))).toBe(true);
+  });
+});

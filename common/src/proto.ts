@@ -17,27 +17,13 @@ export function loadIngest(): { Client: grpc.ServiceClientConstructor; service: 
   return { Client, service: Client.service };
 }
 
-// Wire types as proto-loader decodes them with LOADER_OPTIONS.
-export type Kind = 'KIND_UNSPECIFIED' | 'GAUGE' | 'COUNTER' | 'RATE' | 'UNTYPED';
-export type ScrapeStatus = 'OK' | 'FAILED' | 'BREAKER_OPEN';
-export interface WirePodIdentity { namespace: string; name: string; uid: string; labels: Record<string, string> }
-export interface WireHello { pod: WirePodIdentity | null; interval_ms: number; agent: string }
-export interface WireSeriesDef { id: number; name: string; labels: Record<string, string>; kind: Kind; window_ms: number }
-export interface WireSnapshot {
-  seq: number;
-  status: ScrapeStatus;
-  error: string;
-  scrape_time_ms: number;
-  defs: WireSeriesDef[];
-  ids: number[];
-  values: number[];
-  timestamps_ms: number[];
-  pod_labels: { labels: Record<string, string> } | null;
-}
-export interface WireReportRequest {
-  body?: 'hello' | 'snapshot' | 'goodbye';
-  hello?: WireHello;
-  snapshot?: WireSnapshot;
-  goodbye?: Record<string, never>;
-}
-export interface WireAck { seq: number; accepted: number; refused: number; reason: string }
+// Wire types as proto-loader decodes them with LOADER_OPTIONS: generated from ingest.proto by `npm run gen:proto`
+// (test/unit/wire-generated.test.ts fails when they are not current). Names the code uses, mapped once here.
+export type { Kind__Output as Kind } from './wire/generated/metricsrelay/v1/Kind.js';
+export type { ScrapeStatus__Output as ScrapeStatus } from './wire/generated/metricsrelay/v1/ScrapeStatus.js';
+export type { PodIdentity__Output as WirePodIdentity } from './wire/generated/metricsrelay/v1/PodIdentity.js';
+export type { Hello__Output as WireHello } from './wire/generated/metricsrelay/v1/Hello.js';
+export type { SeriesDef__Output as WireSeriesDef } from './wire/generated/metricsrelay/v1/SeriesDef.js';
+export type { Snapshot__Output as WireSnapshot } from './wire/generated/metricsrelay/v1/Snapshot.js';
+export type { ReportRequest__Output as WireReportRequest } from './wire/generated/metricsrelay/v1/ReportRequest.js';
+export type { Ack__Output as WireAck } from './wire/generated/metricsrelay/v1/Ack.js';

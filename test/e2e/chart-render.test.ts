@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -20,13 +19,7 @@ const run = promisify(execFile);
 const CHART = join(ROOT, 'charts/metrics-relay');
 const NS = 'metrics-relay';
 
-// helm comes from the harness build (test/e2e/k8s/build.sh: built from the Go module proxy, cached).
-const BUILD = fileURLToPath(new URL('./k8s/build.sh', import.meta.url));
-let helmPath: string | undefined;
-function helmBin(): string {
-  helmPath ??= join(execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000 }).trim().split('\n').pop()!, 'helm');
-  return helmPath;
-}
+const helmBin = (): string => join(inject('k8sBinDir'), 'helm');
 
 // ---- rendering and reading the output --------------------------------------------------------------------------
 

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
 import { kubectl } from './harness.js';
@@ -13,7 +12,6 @@ import { ROOT } from '../helpers/processes.js';
 // upgrade against it that keeps the generated CA.
 
 const run = promisify(execFile);
-const BUILD = fileURLToPath(new URL('./k8s/build.sh', import.meta.url));
 const CHART = join(ROOT, 'charts/metrics-relay');
 let helm: string;
 let cp: ControlPlane;
@@ -33,12 +31,12 @@ async function validated(...sets: string[]): Promise<Obj[]> {
 }
 
 beforeAll(async () => {
-  const binDir = execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000 }).trim().split('\n').pop()!;
+  const binDir = inject('k8sBinDir');
   helm = join(binDir, 'helm');
   workDir = mkdtempSync(join(tmpdir(), 'metrics-relay-chart-'));
   cp = await startControlPlane({ binDir, workDir });
   await kubectl(cp.kubeconfig, ['create', 'namespace', 'metrics-relay']);
-}, 3_600_000);
+});
 
 afterAll(async () => {
   await cp?.stop();

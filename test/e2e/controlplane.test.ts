@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
 import { eventually } from '../helpers/processes.js';
 
 // Smoke test of the harness: real apiserver + aggregator + HPA controller, a throwaway external-metrics server.
 
-const BUILD = fileURLToPath(new URL('./k8s/build.sh', import.meta.url));
 let cp: ControlPlane | undefined;
 let workDir: string;
 let fake: Server | undefined;
@@ -33,7 +31,7 @@ function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60
 }
 
 beforeAll(async () => {
-  const binDir = execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000 }).trim().split('\n').pop()!;
+  const binDir = inject('k8sBinDir');
   workDir = mkdtempSync(join(tmpdir(), 'metrics-relay-cp-'));
   const t0 = Date.now();
   cp = await startControlPlane({ binDir, workDir, log: (l) => console.log(`[cp] ${l}`) });

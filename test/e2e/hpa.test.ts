@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { inject, afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
 import { kubectl, kubectlJson, LocalKubelet, TcpBalancer } from './harness.js';
 import { eventually, startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
@@ -11,7 +10,6 @@ import { eventually, startRelay, ROOT, type RelayProcess } from '../helpers/proc
 // The proof: the real kube-apiserver aggregates our API, the real admission chain calls our webhook, and the
 // real HPA controller scales Deployments on values our sidecars stream. Nothing here is a mock of Kubernetes.
 
-const BUILD = fileURLToPath(new URL('./k8s/build.sh', import.meta.url));
 const RELEASE_NS = 'metrics-relay';
 let cp: ControlPlane;
 let workDir: string;
@@ -97,7 +95,7 @@ const hpaStatus = async (ns: string, name: string): Promise<HpaStatus> => (await
 const replicas = async (ns: string, name: string): Promise<number> => (await kubectlJson<{ spec: { replicas: number } }>(kc, ['get', 'deployment', name, '-n', ns])).spec.replicas;
 
 beforeAll(async () => {
-  binDir = execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000 }).trim().split('\n').pop()!;
+  binDir = inject('k8sBinDir');
   workDir = mkdtempSync(join(tmpdir(), 'metrics-relay-e2e-'));
   cp = await startControlPlane({ binDir, workDir, log });
   kc = cp.kubeconfig;
@@ -125,7 +123,7 @@ beforeAll(async () => {
   await startAggregator(0, aggKubeconfig, tls);
   await startAggregator(1, aggKubeconfig, tls);
   await kubectl(kc, ['apply', '-f', '-'], manifests);
-}, 3_600_000);
+});
 
 // When a scenario fails, show what the HPAs saw (their conditions name the cause).
 afterEach(async (ctx) => {

@@ -6,8 +6,9 @@ export default defineConfig({
   test: {
     include: ['test/e2e/**/*.test.ts'],
     fileParallelism: false,
+    // the Kubernetes build (cold: ~10 minutes) runs here, before any test and outside every timeout
+    globalSetup: ['test/e2e/global-setup.ts'],
     testTimeout: 300_000,
-    // the first beforeAll may run a cold build of Kubernetes (test/e2e/k8s/build.sh)
-    hookTimeout: 3_600_000,
+    hookTimeout: 600_000,
   },
 });

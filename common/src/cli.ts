@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from './errors.js';
-import { usage } from './flags.js';
+import { asksForHelp, usage } from './flags.js';
 
 const COMMANDS: Record<string, string> = {
   aggregator: 'Serve custom.metrics.k8s.io and external.metrics.k8s.io from the series sidecars stream in, and the injection webhook.',
@@ -19,21 +19,20 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  const wantsHelp = rest.includes('--help') || rest.includes('-h');
   try {
     if (command === 'aggregator') {
       const { AGGREGATOR_FLAGS } = await import('../../aggregator/src/config.js');
-      if (wantsHelp) return console.log(usage(command, COMMANDS[command]!, AGGREGATOR_FLAGS));
+      if (asksForHelp(AGGREGATOR_FLAGS, rest)) return console.log(usage(command, COMMANDS[command]!, AGGREGATOR_FLAGS));
       const { runAggregator } = await import('../../aggregator/src/main.js');
       await runAggregator(rest, process.env);
     } else if (command === 'sidecar') {
       const { SIDECAR_FLAGS } = await import('../../sidecar/src/config.js');
-      if (wantsHelp) return console.log(usage(command, COMMANDS[command]!, SIDECAR_FLAGS));
+      if (asksForHelp(SIDECAR_FLAGS, rest)) return console.log(usage(command, COMMANDS[command]!, SIDECAR_FLAGS));
       const { runSidecar } = await import('../../sidecar/src/main.js');
       await runSidecar(rest, process.env);
     } else {
       const { DEMO_FLAGS, runDemo } = await import('../../examples/demo.js');
-      if (wantsHelp) return console.log(usage(command, COMMANDS[command]!, DEMO_FLAGS));
+      if (asksForHelp(DEMO_FLAGS, rest)) return console.log(usage(command, COMMANDS[command]!, DEMO_FLAGS));
       await runDemo(rest, process.env);
     }
   } catch (err) {

@@ -1,19 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ConfigError } from '../../common/src/errors.js';
-import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
+import { formatDuration } from '../../common/src/duration.js';
+import { ConfigError, quoteValue, type Problem } from '../../common/src/errors.js';
+import { parseFlags, type FlagSpec, type FlagValues } from '../../common/src/flags.js';
 import { isValidPattern } from './select.js';
 import type { AggregatorSpec } from './replicas.js';
 
-export const SIDECAR_FLAGS: readonly FlagSpec[] = [
+/** Rate window when --rate-window is not given and 2 intervals are shorter. */
+const DEFAULT_RATE_WINDOW_MS = 60_000;
+
+export const SIDECAR_FLAGS = [
   { name: 'target', kind: 'string', default: 'http://127.0.0.1:8080/metrics', help: "URL of the app's Prometheus metrics" },
   { name: 'aggregator', kind: 'string', help: 'aggregator replicas: host:port, a comma list, or a headless Service DNS name with :port (resolved every 10s)' },
-  { name: 'interval', kind: 'duration', default: '5s', help: 'scrape interval' },
+  { name: 'interval', kind: 'duration', default: '5s', help: 'scrape interval, 100ms to 24h' },
   { name: 'timeout', kind: 'duration', help: 'scrape timeout, below the interval (default: 80% of the interval)' },
   { name: 'metrics', kind: 'string', default: 'cm_*', help: 'comma list of metric family names or globs (* and ?) to send' },
   { name: 'max-series', kind: 'int', default: 1000, help: 'series sent per scrape, rates included; the excess is counted and logged (at most 20000)' },
   { name: 'max-body-bytes', kind: 'int', default: 10 * 1024 * 1024, help: 'largest /metrics body read; a larger one fails the scrape' },
-  { name: 'rate-window', kind: 'duration', default: '60s', help: 'window of the per-second rates computed from counters (at least the interval)' },
+  { name: 'rate-window', kind: 'duration', help: 'window of the per-second rates computed from counters, at least the interval (default: 60s, or 2 intervals when that is longer)' },
   { name: 'breaker-failures', kind: 'int', default: 3, help: 'consecutive failed scrapes that open the scrape breaker (the pod is then stale at once)' },
   { name: 'breaker-reset', kind: 'duration', help: 'time the breaker stays open before one scrape is tried again (default: 3 intervals)' },
   { name: 'pod-name', kind: 'string', help: 'this pod (downward API metadata.name)' },
@@ -28,7 +32,7 @@ export const SIDECAR_FLAGS: readonly FlagSpec[] = [
   { name: 'metrics-port', kind: 'port', default: 9091, help: "port of the sidecar's own /metrics, /healthz and /readyz (0: any free port)" },
   { name: 'bind-address', kind: 'string', default: '0.0.0.0', help: 'address the metrics port listens on' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level' },
-];
+] as const satisfies readonly FlagSpec[];
 
 /** The sidecar's configuration, validated and frozen. Durations in ms. */
 export interface SidecarConfig {
@@ -57,103 +61,137 @@ export interface SidecarConfig {
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const MAX_SERIES_LIMIT = 20_000;
+/** Longest --interval: its timers (and the breaker's, 3 intervals) stay well within a node timer's range. */
+const MAX_INTERVAL_MS = 24 * 3_600_000;
+/** A node timer longer than this fires at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type SidecarFlags = FlagValues<typeof SIDECAR_FLAGS>;
+/** What the checks that need nothing from the machine produce: the config but the pod identity and the CA. */
+type SidecarOptions = Omit<SidecarConfig, 'pod' | 'caPem'>;
+
+/**
+ * What the sidecar would refuse in argv/env, leaving out what only the running pod has: no file is read and the
+ * pod identity (filled in by the kubelet from the downward API) is not required. The injection webhook runs it on
+ * the exact args and env it injects. Pure; returns every problem, each naming its flag (empty: accepted).
+ */
+export function sidecarOptionProblems(argv: readonly string[], env: NodeJS.ProcessEnv): readonly Problem[] {
+  let f: SidecarFlags;
+  try {
+    f = parseFlags(SIDECAR_FLAGS, argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  const problems: Problem[] = [];
+  readOptions(f, problems);
+  return problems;
+}
 
 /**
  * Flags, then RELAY_* env, then defaults → a frozen config. Throws ConfigError listing every problem found, each
- * naming its flag.
+ * naming its flag (flags that do not parse are reported first, all of them, before any other check).
  */
-export function loadSidecarConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
+export function loadSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEnv): SidecarConfig {
   const f = parseFlags(SIDECAR_FLAGS, argv, env);
-  const str = (name: string) => f[name] as string | undefined;
-  const num = (name: string) => f[name] as number;
-  const ms = (name: string) => f[name] as number | undefined;
-  const problems: string[] = [];
+  const problems: Problem[] = [];
+  const options = readOptions(f, problems);
+  for (const name of ['pod-name', 'pod-namespace'] as const) if (!f[name]) problems.push({ flag: name, message: `--${name} is required (set it from the downward API)` });
+  let caPem = f['ca-pem'];
+  if (f['ca-file'] !== undefined) caPem = readFile('ca-file', f['ca-file'], problems);
+  if (f['token-file'] !== undefined) readFile('token-file', f['token-file'], problems);
+  if (problems.length > 0) throw ConfigError.of(problems);
+  return Object.freeze({
+    ...options,
+    pod: Object.freeze({ name: f['pod-name']!, namespace: f['pod-namespace']!, uid: f['pod-uid'] ?? '' }),
+    caPem,
+  });
+}
 
-  const intervalMs = ms('interval')!;
-  if (intervalMs < 100) problems.push(`--interval must be at least 100ms, got ${intervalMs}ms`);
-  const timeoutMs = ms('timeout') ?? Math.floor(intervalMs * 0.8);
-  if (timeoutMs <= 0) problems.push('--timeout must be above 0');
-  if (timeoutMs >= intervalMs) problems.push(`--timeout (${timeoutMs}ms) must be below --interval (${intervalMs}ms)`);
-  const rateWindowMs = ms('rate-window')!;
-  if (rateWindowMs < intervalMs) problems.push(`--rate-window (${rateWindowMs}ms) must be at least --interval (${intervalMs}ms)`);
+function readFile(flag: string, file: string, problems: Problem[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push({ flag, message: `--${flag}: cannot read ${file}: ${(err as Error).message}` });
+    return undefined;
+  }
+}
+
+/** Every check of the parsed flags that needs nothing from the machine; adds what fails to `problems`. */
+function readOptions(f: SidecarFlags, problems: Problem[]): SidecarOptions {
+  const problem = (flag: string, message: string) => problems.push({ flag, message });
+  const before = problems.length;
+
+  const intervalMs = f.interval;
+  if (intervalMs < 100) problem('interval', `--interval must be at least 100ms, got ${intervalMs}ms`);
+  if (intervalMs > MAX_INTERVAL_MS) problem('interval', `--interval must be at most 24h, got ${formatDuration(intervalMs)}`);
+  // Timeout, rate window and breaker reset follow the interval unless given; compared with a bad interval they
+  // would only repeat its problem.
+  const intervalOk = problems.length === before;
+  const timeoutMs = f.timeout ?? Math.floor(intervalMs * 0.8);
+  if (intervalOk && timeoutMs <= 0) problem('timeout', '--timeout must be above 0');
+  if (intervalOk && timeoutMs >= intervalMs) problem('timeout', `--timeout (${timeoutMs}ms) must be below --interval (${intervalMs}ms)`);
+  // NOTE: two intervals when longer than 60s, so that a long interval still has a few scrapes per window.
+  const rateWindowMs = f['rate-window'] ?? Math.max(DEFAULT_RATE_WINDOW_MS, 2 * intervalMs);
+  if (intervalOk && rateWindowMs < intervalMs) problem('rate-window', `--rate-window (${rateWindowMs}ms) must be at least --interval (${intervalMs}ms)`);
 
   let target = new URL('http://127.0.0.1/');
   try {
-    target = new URL(str('target')!);
-    if (target.protocol !== 'http:' && target.protocol !== 'https:') problems.push(`--target: "${str('target')}" must be http or https`);
+    target = new URL(f.target);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') problem('target', `--target: ${quoteValue(f.target)} must be http or https`);
   } catch {
-    problems.push(`--target: "${str('target')}" is not a URL`);
+    problem('target', `--target: ${quoteValue(f.target)} is not a URL`);
   }
 
-  const aggregator = parseAggregator(str('aggregator'), problems);
-  for (const name of ['pod-name', 'pod-namespace']) if (!str(name)) problems.push(`--${name} is required (set it from the downward API)`);
+  const aggregator = parseAggregator(f.aggregator, problems);
 
-  const metrics = (str('metrics') ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
-  if (metrics.length === 0) problems.push('--metrics must name at least one metric or glob');
-  for (const m of metrics) if (!isValidPattern(m)) problems.push(`--metrics: "${m}" is not a metric name or glob (letters, digits, _ : * ?)`);
+  const metrics = f.metrics.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  if (metrics.length === 0) problem('metrics', '--metrics must name at least one metric or glob');
+  for (const m of metrics) if (!isValidPattern(m)) problem('metrics', `--metrics: ${quoteValue(m)} is not a metric name or glob (letters, digits, _ : * ?, not starting with a digit)`);
 
-  if (num('max-series') < 1 || num('max-series') > MAX_SERIES_LIMIT) problems.push(`--max-series must be between 1 and ${MAX_SERIES_LIMIT}, got ${num('max-series')}`);
-  if (num('max-body-bytes') < 1) problems.push('--max-body-bytes must be at least 1');
-  if (num('breaker-failures') < 1) problems.push('--breaker-failures must be at least 1');
-  const breakerResetMs = ms('breaker-reset') ?? 3 * intervalMs;
-  if (breakerResetMs <= 0) problems.push('--breaker-reset must be above 0');
+  if (f['max-series'] < 1 || f['max-series'] > MAX_SERIES_LIMIT) problem('max-series', `--max-series must be between 1 and ${MAX_SERIES_LIMIT}, got ${f['max-series']}`);
+  if (f['max-body-bytes'] < 1) problem('max-body-bytes', '--max-body-bytes must be at least 1');
+  if (f['breaker-failures'] < 1) problem('breaker-failures', '--breaker-failures must be at least 1');
+  const breakerResetMs = f['breaker-reset'] ?? 3 * intervalMs;
+  if (intervalOk && breakerResetMs <= 0) problem('breaker-reset', '--breaker-reset must be above 0');
+  if (intervalOk && breakerResetMs > MAX_TIMER_MS) problem('breaker-reset', `--breaker-reset must be at most ${formatDuration(MAX_TIMER_MS)}, got ${formatDuration(breakerResetMs)}`);
 
-  if (str('pod-labels') !== undefined && str('pod-labels-file') !== undefined) problems.push('--pod-labels and --pod-labels-file exclude each other');
-  const podLabels = parseLabelList(str('pod-labels'), problems);
+  if (f['pod-labels'] !== undefined && f['pod-labels-file'] !== undefined) problem('pod-labels', '--pod-labels and --pod-labels-file exclude each other');
+  const podLabels = parseLabelList(f['pod-labels'], problems);
 
-  let caPem = str('ca-pem');
-  const caFile = str('ca-file');
-  if (caFile !== undefined) {
-    try {
-      caPem = readFileSync(caFile, 'utf8');
-    } catch (err) {
-      problems.push(`--ca-file: cannot read ${caFile}: ${(err as Error).message}`);
-    }
-  }
-  const tokenFile = str('token-file');
-  if (tokenFile !== undefined) {
-    try {
-      readFileSync(tokenFile);
-    } catch (err) {
-      problems.push(`--token-file: cannot read ${tokenFile}: ${(err as Error).message}`);
-    }
-  }
-  const insecure = f['insecure'] as boolean;
-  if (insecure && (caFile !== undefined || str('ca-pem') !== undefined || tokenFile !== undefined)) problems.push('--insecure cannot be combined with --ca-file/--ca-pem/--token-file');
-  if (!LEVELS.includes(str('log-level')!)) problems.push(`--log-level: "${str('log-level')}" is not one of ${LEVELS.join(', ')}`);
-  if (isIP(str('bind-address')!) === 0) problems.push(`--bind-address: "${str('bind-address')}" is not an IP address`);
+  if (f.insecure && (f['ca-file'] !== undefined || f['ca-pem'] !== undefined || f['token-file'] !== undefined)) problem('insecure', '--insecure cannot be combined with --ca-file/--ca-pem/--token-file');
+  if (!LEVELS.includes(f['log-level'])) problem('log-level', `--log-level: ${quoteValue(f['log-level'])} is not one of ${LEVELS.join(', ')}`);
+  if (isIP(f['bind-address']) === 0) problem('bind-address', `--bind-address: ${quoteValue(f['bind-address'])} is not an IP address`);
 
-  if (problems.length > 0) throw new ConfigError(problems.join('; '));
-  return Object.freeze({
+  return {
     target,
+    // NOTE: undefined only alongside a problem, and then no config is returned.
     aggregator: aggregator!,
     intervalMs,
     timeoutMs,
     metrics: Object.freeze(metrics),
-    maxSeries: num('max-series'),
-    maxBodyBytes: num('max-body-bytes'),
+    maxSeries: f['max-series'],
+    maxBodyBytes: f['max-body-bytes'],
     rateWindowMs,
-    breakerFailures: num('breaker-failures'),
+    breakerFailures: f['breaker-failures'],
     breakerResetMs,
-    pod: Object.freeze({ name: str('pod-name')!, namespace: str('pod-namespace')!, uid: str('pod-uid') ?? '' }),
     podLabels,
-    podLabelsFile: str('pod-labels-file'),
-    tokenFile,
-    caPem,
-    insecure,
-    metricsPort: num('metrics-port'),
-    bindAddress: str('bind-address')!,
-    logLevel: str('log-level')!,
-  });
+    podLabelsFile: f['pod-labels-file'],
+    tokenFile: f['token-file'],
+    insecure: f.insecure,
+    metricsPort: f['metrics-port'],
+    bindAddress: f['bind-address'],
+    logLevel: f['log-level'],
+  };
 }
 
 /**
  * `host:port[,host:port…]`. One entry whose host is a name (not an IP, not localhost) is resolved by DNS to
  * every replica; a list, IPs and localhost are used as given.
  */
-function parseAggregator(spec: string | undefined, problems: string[]): AggregatorSpec | undefined {
+function parseAggregator(spec: string | undefined, problems: Problem[]): AggregatorSpec | undefined {
   if (!spec) {
-    problems.push('--aggregator is required (host:port, a comma list, or a headless Service name with :port)');
+    problems.push({ flag: 'aggregator', message: '--aggregator is required (host:port, a comma list, or a headless Service name with :port)' });
     return undefined;
   }
   const parts = spec.split(',').map((p) => p.trim()).filter((p) => p !== '');
@@ -162,13 +200,13 @@ function parseAggregator(spec: string | undefined, problems: string[]): Aggregat
     const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d+)$/.exec(p);
     const port = Number(m?.[2]);
     if (!m || port < 1 || port > 65535) {
-      problems.push(`--aggregator: "${p}" is not host:port`);
+      problems.push({ flag: 'aggregator', message: `--aggregator: ${quoteValue(p)} is not host:port` });
       continue;
     }
     hosts.push({ host: m[1]!, port });
   }
   if (hosts.length !== parts.length || hosts.length === 0) {
-    if (hosts.length === 0 && parts.length === 0) problems.push('--aggregator is empty');
+    if (hosts.length === 0 && parts.length === 0) problems.push({ flag: 'aggregator', message: '--aggregator is empty' });
     return undefined;
   }
   const only = hosts[0]!;
@@ -176,12 +214,12 @@ function parseAggregator(spec: string | undefined, problems: string[]): Aggregat
   return { kind: 'static', targets: parts };
 }
 
-function parseLabelList(s: string | undefined, problems: string[]): Readonly<Record<string, string>> {
+function parseLabelList(s: string | undefined, problems: Problem[]): Readonly<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const part of (s ?? '').split(',')) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) problems.push(`--pod-labels: "${part}" is not k=v`);
+    if (eq <= 0) problems.push({ flag: 'pod-labels', message: `--pod-labels: ${quoteValue(part)} is not k=v` });
     else out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
   return Object.freeze(out);

@@ -2,7 +2,7 @@
 // command's outcome into process exit codes. Library code (aggregator/, sidecar/, common/, examples/) never
 // imports from cmd/.
 import { ConfigError, ListenError } from '../common/src/errors.js';
-import { usage, type FlagSpec } from '../common/src/flags.js';
+import { asksForHelp, usage, type FlagSpec } from '../common/src/flags.js';
 
 export interface Command {
   /** The first argument that selects it: `metrics-relay <name>`. */
@@ -15,8 +15,9 @@ export interface Command {
 
 /** --help prints the command's flags; ConfigError and ListenError print one line and exit 2; anything else throws. */
 export async function runCommand(command: Command, argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(usage(command.name, command.summary, await command.flags()));
+  const flags = await command.flags();
+  if (asksForHelp(flags, argv)) {
+    console.log(usage(command.name, command.summary, flags));
     return;
   }
   try {

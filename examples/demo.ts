@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/src/errors.js';
 import { parseFlags, type FlagSpec } from '../common/src/flags.js';
 
-export const DEMO_FLAGS: readonly FlagSpec[] = [
+export const DEMO_FLAGS = [
   { name: 'load', kind: 'bool', default: true, help: 'drive connections up and down on the example apps (--load=false to leave them alone)' },
   { name: 'target', kind: 'int', default: 5, help: 'AverageValue target of the HPA the demo simulates (connections per pod)' },
   { name: 'duration', kind: 'duration', help: 'stop by itself after this long (default: run until Ctrl-C)' },
   { name: 'interval', kind: 'duration', default: '1s', help: 'sidecar scrape interval' },
-];
+] as const satisfies readonly FlagSpec[];
 
 /** Fixed, documented ports. The demo refuses to start (naming the port) if one is taken. */
 export const DEMO_PORTS = {
@@ -31,8 +31,8 @@ const APP = fileURLToPath(new URL('./app.js', import.meta.url));
 /** `metrics-relay demo`: example apps, their sidecars and two standalone aggregators, with a live view. */
 export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const f = parseFlags(DEMO_FLAGS, argv, env);
-  const intervalMs = f['interval'] as number;
-  const target = f['target'] as number;
+  const intervalMs = f.interval;
+  const target = f.target;
   if (target <= 0) throw new ConfigError('--target must be positive');
   const all = [...DEMO_PORTS.aggregators.flatMap((a) => [a.api, a.ingest, a.metrics]), ...DEMO_PORTS.apps, ...DEMO_PORTS.sidecars];
   for (const port of all) {
@@ -103,11 +103,11 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
 
   let tick = 0;
   const started = Date.now();
-  const durationMs = f['duration'] as number | undefined;
+  const durationMs = f.duration;
   const timer = setInterval(() => {
     void (async () => {
       tick++;
-      if (f['load']) await driveLoad(tick);
+      if (f.load) await driveLoad(tick);
       const view = await render(tick, target);
       if (tty()) process.stdout.write(`\x1b[2J\x1b[H${[...header, '', ...view, '', ...logs.slice(-3)].join('\n')}\n`);
       else if (tick % 5 === 1) console.log([...(tick === 1 ? header : []), ...view].join('\n'));

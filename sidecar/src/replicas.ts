@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
+import type { AggregatorSpec } from '../../common/src/sidecar-options.js';
 import type { Snapshot } from './snapshot.js';
-
-/** --aggregator, compiled: a fixed list of `host:port`, or one DNS name resolved to every replica. */
-export type AggregatorSpec = { kind: 'static'; targets: readonly string[] } | { kind: 'dns'; host: string; port: number };
 
 /** The part of a replica stream the set drives (ReplicaStream implements it). */
 export interface Replica {

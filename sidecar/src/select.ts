@@ -1,16 +1,8 @@
-/** What --metrics accepts: Prometheus metric-name characters plus the glob characters `*` and `?`. */
-const PATTERN = /^[a-zA-Z_:*?][a-zA-Z0-9_:*?]*$/;
-
-/** Whether `pattern` is a valid --metrics entry (a metric name, or one with `*` / `?` globs). */
-export function isValidPattern(pattern: string): boolean {
-  return PATTERN.test(pattern);
-}
-
 /**
  * Compiles --metrics (names and globs: `*` any run of characters, `?` one) into a predicate on family names.
  * A counter family is named `x` in OpenMetrics and `x_total` in text 0.0.4; a pattern written for either name
  * selects it, so `http_requests_total` works whatever format the app serves. Patterns must be valid
- * (isValidPattern). The predicate is pure and caches its answers (bounded).
+ * (isValidPattern in common/src/sidecar-options.ts). The predicate is pure and caches its answers (bounded).
  */
 export function compileSelection(patterns: readonly string[]): (familyName: string) => boolean {
   const exact = new Set(patterns.filter((p) => !/[*?]/.test(p)));

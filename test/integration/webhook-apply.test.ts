@@ -168,7 +168,7 @@ describe('webhook over HTTP: the returned patch applies', () => {
     expect(res.json).toEqual({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      response: { uid: UID, allowed: true, warnings: ['metrics-relay: sidecar not injected: annotation metrics-relay.io/interval must be a positive Go duration such as 5s or 500ms, got "often"'] },
+      response: { uid: UID, allowed: true, warnings: ['metrics-relay: sidecar not injected: annotation metrics-relay.io/interval: --interval: "often" is not a duration (e.g. 500ms, 5s, 1m)'] },
     });
   });
 

@@ -32,7 +32,7 @@ describe('aggregator configuration', () => {
     [['--tls-cert-file', 'a.crt'], '--tls-cert-file and --tls-key-file must be given together'],
     [['--api-port', '9090'], '--api-port and --metrics-port are both 9090'],
     [['--log-level', 'loud'], '--log-level: "loud" is not one of trace, debug, info, warn, error, fatal, silent'],
-    [['--nope'], "Unknown option '--nope'"],
+    [['--nope'], 'unknown flag "--nope"'],
   ])('rejects %j with one clear line naming the flag', (argv, message, env = {}) => {
     expect(() => loadAggregatorConfig(argv, env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(argv, env)).toThrow(message);

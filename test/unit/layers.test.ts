@@ -28,6 +28,14 @@ describe('layers', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('neither binary imports the other: what both need lives in common/', () => {
+    const offenders = [
+      ...sources('aggregator').flatMap((f) => importsOf(f).filter((i) => i.startsWith('sidecar/')).map((i) => `${f} -> ${i}`)),
+      ...sources('sidecar').flatMap((f) => importsOf(f).filter((i) => i.startsWith('aggregator/')).map((i) => `${f} -> ${i}`)),
+    ];
+    expect(offenders).toEqual([]);
+  });
+
   it('the rule sees imports: cmd/ itself imports both binaries', () => {
     const fromCmd = sources('cmd').flatMap(importsOf);
     expect(fromCmd.some((i) => i.startsWith('aggregator/'))).toBe(true);

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSidecarConfig } from '../../sidecar/src/config.js';
+import { loadSidecarConfig, SIDECAR_FLAGS } from '../../sidecar/src/config.js';
+import { sidecarOptionProblems } from '../../common/src/sidecar-options.js';
+import { usage } from '../../common/src/flags.js';
+import { ConfigError } from '../../common/src/errors.js';
+import { servingKeyPair } from '../../common/src/tls.js';
 
 const base = ['--aggregator', '127.0.0.1:9443', '--pod-name', 'p', '--pod-namespace', 'ns'];
 
@@ -55,13 +59,88 @@ describe('sidecar configuration', () => {
     [['--log-level', 'loud'], '--log-level: "loud" is not one of'],
     [['--bind-address', 'example.com'], '--bind-address: "example.com" is not an IP address'],
     [['--interval', 'soon'], '--interval: "soon" is not a duration'],
+    [['--interval', '50ms'], '--interval must be at least 100ms, got 50ms'],
+    [['--interval', '25h'], '--interval must be at most 24h, got 25h'],
+    [['--breaker-reset', '600h'], '--breaker-reset must be at most 596h31m23.647s, got 600h'],
+    [['--metrics', '1abc'], '--metrics: "1abc" is not a metric name or glob'],
   ])('rejects %j', (extra, message) => {
     expect(() => loadSidecarConfig([...base, ...extra], {})).toThrow(message);
   });
 
   it('lists every problem at once, each naming its flag', () => {
-    expect(() => loadSidecarConfig(['--max-series', '0', '--metrics', 'a.b'], {})).toThrow(
-      /--aggregator is required.*--pod-name is required.*--pod-namespace is required.*--metrics: "a.b".*--max-series must be/,
-    );
+    const err = caught(() => loadSidecarConfig(['--max-series', '0', '--metrics', 'a.b'], {}));
+    expect(err.message).toMatch(/^--aggregator is required.*; --metrics: "a.b".*; --max-series must be.*; --pod-name is required.*; --pod-namespace is required/);
+    expect(err.problems.map((p) => p.flag)).toEqual(['aggregator', 'metrics', 'max-series', 'pod-name', 'pod-namespace']);
+  });
+
+  it('a bad interval is reported alone, not again through the timeout, rate window and breaker it sets', () => {
+    expect(caught(() => loadSidecarConfig([...base, '--interval', '0s'], {})).message).toBe('--interval must be at least 100ms, got 0ms');
   });
 });
+
+describe('sidecar configuration: what follows from the interval', () => {
+  const at = (interval: string, extra: string[] = []) => loadSidecarConfig([...base, '--interval', interval, ...extra], {});
+
+  it('rate window: 60s, or two intervals when that is longer; a given one wins', () => {
+    expect(at('5s').rateWindowMs).toBe(60_000);
+    expect(at('30s').rateWindowMs).toBe(60_000);
+    expect(at('45s').rateWindowMs).toBe(90_000);
+    expect(at('1h').rateWindowMs).toBe(7_200_000);
+    expect(at('1h', ['--rate-window', '1h']).rateWindowMs).toBe(3_600_000);
+  });
+
+  it('timeout (80%) and breaker reset (3 intervals) follow a long interval too', () => {
+    expect(at('1h')).toMatchObject({ intervalMs: 3_600_000, timeoutMs: 2_880_000, breakerResetMs: 10_800_000 });
+    expect(at('24h')).toMatchObject({ intervalMs: 86_400_000, rateWindowMs: 172_800_000, breakerResetMs: 259_200_000 });
+  });
+
+  it('--help documents the derived rate window', () => {
+    expect(usage('sidecar', '', SIDECAR_FLAGS)).toMatch(/--rate-window <duration>\n.*\(default: 60s, or 2 intervals when that is longer\)  \[RELAY_RATE_WINDOW\]/);
+  });
+});
+
+describe('sidecarOptionProblems: the checks that need nothing from the machine', () => {
+  it('accepts args without the pod identity and with files that do not exist here', () => {
+    expect(sidecarOptionProblems(['--aggregator', 'a:1', '--token-file', '/nonexistent/token', '--ca-file', '/nonexistent/ca.crt', '--pod-labels-file', '/nonexistent/labels'], {})).toEqual([]);
+    // The full loader needs both, and says so.
+    expect(() => loadSidecarConfig(['--aggregator', 'a:1', '--token-file', '/nonexistent/token'], {})).toThrow(/--pod-name is required.*--token-file: cannot read \/nonexistent\/token/);
+  });
+
+  it('returns every problem with the flag it is about, and reads env as the sidecar does', () => {
+    expect(sidecarOptionProblems(['--aggregator', 'a:1', '--interval', '50ms', '--metrics', '1abc'], { RELAY_LOG_LEVEL: 'loud' })).toEqual([
+      { flag: 'interval', message: '--interval must be at least 100ms, got 50ms' },
+      { flag: 'metrics', message: '--metrics: "1abc" is not a metric name or glob (letters, digits, _ : * ?, not starting with a digit)' },
+      { flag: 'log-level', message: '--log-level: "loud" is not one of trace, debug, info, warn, error, fatal, silent' },
+    ]);
+  });
+
+  it('returns the problems of flags that do not parse (no throw)', () => {
+    expect(sidecarOptionProblems(['--interval', 'soon', '--nope'], {})).toEqual([
+      { message: 'unknown flag "--nope"' },
+      { flag: 'interval', message: '--interval: "soon" is not a duration (e.g. 500ms, 5s, 1m)' },
+    ]);
+  });
+});
+
+describe('sidecar configuration: a PEM as a flag value', () => {
+  it.each([
+    ['--ca-pem PEM', (pem: string) => ['--ca-pem', pem]],
+    ['--ca-pem=PEM', (pem: string) => [`--ca-pem=${pem}`]],
+  ])('%s', async (_form, args) => {
+    const { cert } = await servingKeyPair(undefined, undefined, ['relay-test']);
+    expect(cert).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    const c = loadSidecarConfig([...base, ...args(cert), '--metrics', 'cm_a'], {});
+    expect(c.caPem).toBe(cert);
+    expect(c.metrics).toEqual(['cm_a']);
+  });
+});
+
+function caught(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}

@@ -306,11 +306,15 @@ describe('decideInjection: annotations become flags', () => {
     ['path', 'metrics', 'annotation metrics-relay.io/path must start with "/" and contain no spaces, got "metrics"'],
     ['path', '/a b', 'annotation metrics-relay.io/path must start with "/" and contain no spaces, got "/a b"'],
     ['scheme', 'ftp', 'annotation metrics-relay.io/scheme must be "http" or "https", got "ftp"'],
-    ['interval', '5', 'annotation metrics-relay.io/interval must be a positive Go duration such as 5s or 500ms, got "5"'],
-    ['interval', 'soon', 'annotation metrics-relay.io/interval must be a positive Go duration such as 5s or 500ms, got "soon"'],
-    ['interval', '0s', 'annotation metrics-relay.io/interval must be a positive Go duration such as 5s or 500ms, got "0s"'],
-    ['metrics', '', 'annotation metrics-relay.io/metrics must be a comma-separated list of metric names or globs (e.g. cm_*), got ""'],
-    ['metrics', 'a b', 'annotation metrics-relay.io/metrics must be a comma-separated list of metric names or globs (e.g. cm_*), got "a b"'],
+    // From here on the sidecar's own checks, run on the args the webhook would inject.
+    ['interval', '5', 'annotation metrics-relay.io/interval: --interval: "5" is not a duration (e.g. 500ms, 5s, 1m)'],
+    ['interval', 'soon', 'annotation metrics-relay.io/interval: --interval: "soon" is not a duration (e.g. 500ms, 5s, 1m)'],
+    ['interval', '0s', 'annotation metrics-relay.io/interval: --interval must be at least 100ms, got 0ms'],
+    ['interval', '-1s', 'annotation metrics-relay.io/interval: --interval: "-1s" is not a duration (e.g. 500ms, 5s, 1m)'],
+    ['interval', '25h', 'annotation metrics-relay.io/interval: --interval must be at most 24h, got 25h'],
+    ['metrics', '', 'annotation metrics-relay.io/metrics: --metrics must name at least one metric or glob'],
+    ['metrics', 'a b', 'annotation metrics-relay.io/metrics: --metrics: "a b" is not a metric name or glob (letters, digits, _ : * ?, not starting with a digit)'],
+    ['metrics', '-x', 'annotation metrics-relay.io/metrics: --metrics: "-x" is not a metric name or glob (letters, digits, _ : * ?, not starting with a digit)'],
   ])('invalid %s=%j: allowed, no patch, warning', (key, value, why) => {
     const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', [`metrics-relay.io/${key}`]: value });
     expect(decideInjection(pod, 'pod', injectionConfig)).toEqual({ inject: false, reason: why, warning: `metrics-relay: sidecar not injected: ${why}` });
@@ -325,10 +329,11 @@ describe('decideInjection: annotations become flags', () => {
     );
   });
 
-  it('cuts long values short in the warning', () => {
-    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/scheme': 'x'.repeat(500) });
+  it.each(['scheme', 'metrics', 'interval'])('cuts long values short in the warning (%s)', (key) => {
+    const pod = withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', [`metrics-relay.io/${key}`]: '.'.repeat(500) });
     const d = decideInjection(pod, 'pod', injectionConfig);
-    expect(!d.inject && d.warning!.length).toBeLessThan(200);
+    expect(!d.inject && d.warning).toContain(`"${'.'.repeat(64)}…"`);
+    expect(!d.inject && d.warning!.length).toBeLessThan(256);
   });
 
   it('a volume name the injector needs is taken: warning, no patch', () => {

@@ -20,8 +20,13 @@
  * disjoint (without it a pod would simply be seen twice; idempotency makes that harmless).
  * NOTE: objectSelector matches labels only, never annotations, so the pod-scope entry receives every pod
  * created in the remaining namespaces: the annotation check is the first thing done and costs nothing.
+ *
+ * Annotation values are judged by the sidecar's own option checks (`sidecarOptionProblems` in
+ * sidecar/src/config.ts) on the args and env about to be injected, so a pod never gets a sidecar that refuses to
+ * start; only what has no sidecar flag (the app port, path, scheme, volume names) is checked here.
  */
-import { parseDuration } from '../../../common/src/duration.js';
+import { quoteValue, type Problem } from '../../../common/src/errors.js';
+import { sidecarOptionProblems } from '../../../common/src/sidecar-options.js';
 
 /** One RFC 6902 operation. The injector only emits `add`. */
 export interface JsonPatchOp {
@@ -114,10 +119,10 @@ export function escapePointer(token: string): string {
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** Options read from the pod's annotations (after defaults). */
+/** Options read from the pod's annotations (after defaults); target and appPort only when valid. */
 interface PodOptions {
-  target: string;
-  appPort: number;
+  target: string | undefined;
+  appPort: number | undefined;
   interval: string;
   metrics: string;
 }
@@ -141,7 +146,7 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   if (optIn === 'false') return { inject: false, reason: 'opted out by annotation' };
   if (optIn === undefined && scope === 'pod') return { inject: false, reason: 'not opted in' };
   if (optIn !== undefined && optIn !== 'true') {
-    return notInjectable(`annotation ${ANNOTATION_PREFIX}inject must be "true" or "false", got ${quote(optIn)}`);
+    return notInjectable(`annotation ${ANNOTATION_PREFIX}inject must be "true" or "false", got ${quoteValue(optIn)}`);
   }
 
   const spec = isObj(pod) && isObj(pod['spec']) ? pod['spec'] : undefined;
@@ -159,9 +164,8 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   for (const name of [PODINFO_VOLUME, TOKEN_VOLUME]) {
     if (volumes?.some((v) => isObj(v) && v['name'] === name)) problems.push(`the pod already has a volume named ${name}`);
   }
-  if (!options || problems.length > 0) return notInjectable(problems.join('; '));
 
-  const usedPorts = new Set<number>([options.appPort]);
+  const usedPorts = new Set<number>(options.appPort === undefined ? [] : [options.appPort]);
   const usedPortNames = new Set<unknown>();
   for (const c of all) {
     for (const p of arr(c['ports']) ?? []) {
@@ -172,9 +176,20 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   }
   let metricsPort = config.sidecarMetricsPort;
   while (usedPorts.has(metricsPort)) metricsPort++;
-  if (metricsPort > 65535) return notInjectable(`no free port at or above ${config.sidecarMetricsPort} for the sidecar's metrics`);
+  if (metricsPort > 65535) {
+    problems.push(`no free port at or above ${config.sidecarMetricsPort} for the sidecar's metrics`);
+    return notInjectable(problems.join('; '));
+  }
 
-  const container = sidecarContainer(config, options, metricsPort, !usedPortNames.has(SIDECAR_PORT_NAME));
+  // One contract: what the sidecar would refuse at start is refused here, by the sidecar's own checks, on the
+  // exact args and env about to be injected (the pod identity arrives later, from the downward API).
+  const args = sidecarArgs(config, options, metricsPort);
+  const env = sidecarEnv(config);
+  const literalEnv = Object.fromEntries(env.flatMap((e) => ('value' in e ? [[e.name, e.value]] : [])));
+  for (const p of sidecarOptionProblems(args.slice(1), literalEnv)) problems.push(refusalOf(p, annotation));
+  if (problems.length > 0) return notInjectable(problems.join('; '));
+
+  const container = sidecarContainer(config, args, env, metricsPort, !usedPortNames.has(SIDECAR_PORT_NAME));
   const patch: JsonPatchOp[] = [];
   if (config.nativeSidecar) {
     // NOTE: appended after the pod's own init containers, so it starts once they have completed (it scrapes the
@@ -200,20 +215,42 @@ function notInjectable(why: string): InjectionDecision {
   return { inject: false, reason: why, warning: `metrics-relay: sidecar not injected: ${why}` };
 }
 
-/** A user-supplied value, quoted and cut short, safe to put in a warning. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+/**
+ * The annotations a sidecar flag comes from; the others come from the aggregator's --inject-* flags. The webhook
+ * never sets --timeout, --rate-window or --breaker-reset: the sidecar derives them from the interval.
+ */
+const ANNOTATIONS_OF_FLAG: Readonly<Record<string, readonly string[]>> = {
+  target: ['port', 'path', 'scheme'],
+  interval: ['interval'],
+  timeout: ['interval'],
+  'rate-window': ['interval'],
+  'breaker-reset': ['interval'],
+  metrics: ['metrics'],
+};
+
+/** A problem the sidecar found, said as the annotation(s) that caused it. */
+function refusalOf(p: Problem, annotation: (key: string) => string | undefined): string {
+  const keys = ANNOTATIONS_OF_FLAG[p.flag ?? ''];
+  if (!keys) return `the injection config: ${p.message}`;
+  const given = keys.filter((k) => annotation(k) !== undefined);
+  if (given.length === 0) return `no annotation ${ANNOTATION_PREFIX}${keys[0]}, and the default: ${p.message}`;
+  return `annotation ${given.map((k) => ANNOTATION_PREFIX + k).join(', ')}: ${p.message}`;
 }
 
-/** Reads and validates the `metrics-relay.io/*` options; appends every problem found to `problems`. */
-function readOptions(annotation: (key: string) => string | undefined, first: unknown, config: InjectionConfig, problems: string[]): PodOptions | undefined {
+/**
+ * Reads the `metrics-relay.io/*` options. Checks here only what has no sidecar flag of its own (the app port, the
+ * path and scheme the target URL is built from); the sidecar's checks judge the rest. Appends problems found.
+ */
+function readOptions(annotation: (key: string) => string | undefined, first: unknown, config: InjectionConfig, problems: string[]): PodOptions {
   const key = (k: string) => `${ANNOTATION_PREFIX}${k}`;
+  const before = problems.length;
 
   let appPort: number | undefined;
   const port = annotation('port');
   if (port !== undefined) {
-    appPort = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
-    if (!(appPort >= 1 && appPort <= 65535)) problems.push(`annotation ${key('port')} must be a port number 1..65535, got ${quote(port)}`);
+    const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+    if (n >= 1 && n <= 65535) appPort = n;
+    else problems.push(`annotation ${key('port')} must be a port number 1..65535, got ${quoteValue(port)}`);
   } else {
     // NOTE: no guessed default port: a sidecar scraping a port nothing listens on would only report failures
     // forever; a warning at pod creation says what to fix.
@@ -223,31 +260,24 @@ function readOptions(annotation: (key: string) => string | undefined, first: unk
   }
 
   const path = annotation('path') ?? '/metrics';
-  if (!path.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(path)) problems.push(`annotation ${key('path')} must start with "/" and contain no spaces, got ${quote(path)}`);
+  if (!path.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(path)) problems.push(`annotation ${key('path')} must start with "/" and contain no spaces, got ${quoteValue(path)}`);
 
   const scheme = annotation('scheme') ?? 'http';
-  if (scheme !== 'http' && scheme !== 'https') problems.push(`annotation ${key('scheme')} must be "http" or "https", got ${quote(scheme)}`);
+  if (scheme !== 'http' && scheme !== 'https') problems.push(`annotation ${key('scheme')} must be "http" or "https", got ${quoteValue(scheme)}`);
 
-  const interval = (annotation('interval') ?? config.defaultInterval).trim();
-  const ms = parseDuration(interval);
-  if (ms === undefined || ms <= 0) problems.push(`annotation ${key('interval')} must be a positive Go duration such as 5s or 500ms, got ${quote(interval)}`);
-
-  // NOTE: names and globs of Prometheus metric names: name characters plus the glob characters * and ?.
+  const target = problems.length === before ? `${scheme}://127.0.0.1:${appPort}${path}` : undefined;
+  const interval = annotation('interval') ?? config.defaultInterval;
   const metrics = (annotation('metrics') ?? config.defaultMetrics).split(',').map((s) => s.trim()).join(',');
-  if (!metrics.split(',').every((m) => /^[A-Za-z0-9_:*?]+$/.test(m))) {
-    problems.push(`annotation ${key('metrics')} must be a comma-separated list of metric names or globs (e.g. cm_*), got ${quote(annotation('metrics') ?? metrics)}`);
-  }
-
-  if (problems.length > 0 || appPort === undefined) return undefined;
-  return { target: `${scheme}://127.0.0.1:${appPort}${path}`, appPort, interval, metrics };
+  return { target, appPort, interval, metrics };
 }
 
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
 
-function sidecarContainer(config: InjectionConfig, o: PodOptions, metricsPort: number, namePort: boolean): Obj {
-  const args = [
+/** The container's args: `sidecar` and its flags. Without a valid target, the sidecar's default stands in. */
+function sidecarArgs(config: InjectionConfig, o: PodOptions, metricsPort: number): string[] {
+  return [
     'sidecar',
-    '--target', o.target,
+    ...(o.target !== undefined ? ['--target', o.target] : []),
     '--aggregator', config.aggregatorAddress,
     '--interval', o.interval,
     '--metrics', o.metrics,
@@ -256,6 +286,24 @@ function sidecarContainer(config: InjectionConfig, o: PodOptions, metricsPort: n
     ...(config.caConfigMap ? ['--ca-file', `${TOKEN_DIR}/ca.crt`] : []),
     '--metrics-port', String(metricsPort),
   ];
+}
+
+type EnvVar = { name: string; value: string } | { name: string; valueFrom: Obj };
+
+/**
+ * The container's env. NOTE: identity through the downward API, resolved by the kubelet: at admission a
+ * controller-made pod has no name and no uid yet.
+ */
+function sidecarEnv(config: InjectionConfig): EnvVar[] {
+  return [
+    fieldEnv('RELAY_POD_NAME', 'metadata.name'),
+    fieldEnv('RELAY_POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('RELAY_POD_UID', 'metadata.uid'),
+    ...(!config.caConfigMap && config.caPem ? [{ name: 'RELAY_CA_PEM', value: config.caPem }] : []),
+  ];
+}
+
+function sidecarContainer(config: InjectionConfig, args: string[], env: EnvVar[], metricsPort: number, namePort: boolean): Obj {
   const securityContext: Obj = {
     runAsNonRoot: true,
     ...(config.runAsUser !== undefined ? { runAsUser: config.runAsUser, runAsGroup: config.runAsUser } : {}),
@@ -270,14 +318,7 @@ function sidecarContainer(config: InjectionConfig, o: PodOptions, metricsPort: n
     image: config.image,
     ...(config.imagePullPolicy ? { imagePullPolicy: config.imagePullPolicy } : {}),
     args,
-    // NOTE: identity through the downward API, resolved by the kubelet: at admission a controller-made pod has
-    // no name and no uid yet (wire-spec §6.2).
-    env: [
-      fieldEnv('RELAY_POD_NAME', 'metadata.name'),
-      fieldEnv('RELAY_POD_NAMESPACE', 'metadata.namespace'),
-      fieldEnv('RELAY_POD_UID', 'metadata.uid'),
-      ...(!config.caConfigMap && config.caPem ? [{ name: 'RELAY_CA_PEM', value: config.caPem }] : []),
-    ],
+    env,
     ports: [{ ...(namePort ? { name: SIDECAR_PORT_NAME } : {}), containerPort: metricsPort, protocol: 'TCP' }],
     // NOTE: CPU and memory requests are required: HPA utilization metrics fail for pods with a container
     // lacking them (wire-spec §6.5).

@@ -5,6 +5,7 @@ import { startRelay, type RelayProcess } from '../helpers/processes.js';
 import { TestReporter } from '../helpers/ingest-client.js';
 import { get } from '../helpers/http.js';
 import { loadIngest, type WireAck, type WireReportRequest } from '../../common/src/proto.js';
+import { prng } from '../helpers/prng.js';
 
 // Seeded, bounded abuse of both ports: random bytes, and valid messages with random mutations. The aggregator
 // must stay up and keep serving correct values to a legitimate sidecar throughout.
@@ -14,17 +15,6 @@ const ROUNDS = 150;
 let agg: RelayProcess;
 let legit: TestReporter;
 
-/** mulberry32: a small deterministic PRNG, so a failure replays with the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)));
 

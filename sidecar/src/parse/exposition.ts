@@ -1112,12 +1112,18 @@ function parseIntAt(s: string, i: number, j: number): number | undefined {
   const negative = c === 45;
   if (c === 43 || c === 45) c = s.charCodeAt(++i);
   if (i >= j || j - i > 19) return undefined;
+  const start = i;
   let v = 0;
   for (; i < j; c = s.charCodeAt(++i)) {
     if (c < 48 || c > 57) return undefined;
     v = v * 10 + (c - 48);
   }
-  if (v > 9223372036854775807) return undefined;
+  if (j - start > 15) {
+    // NOTE: past 15 digits the sum above is not exact: compare the digits with int64's bounds, round once.
+    const digits = s.slice(start, j);
+    if (j - start === 19 && digits > (negative ? '9223372036854775808' : '9223372036854775807')) return undefined;
+    v = Number(digits);
+  }
   return negative ? -v : v;
 }
 

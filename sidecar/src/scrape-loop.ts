@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Family } from './parse/exposition.js';
+import type { ParsedPage, ParseWarning } from './parse/exposition.js';
 import type { PodLabels } from './labels-file.js';
 import type { ScrapeBreaker } from './breaker.js';
 import type { SeriesBuilder } from './series.js';
@@ -9,7 +9,7 @@ import { ScrapeError } from './scrape.js';
 
 export interface ScrapeLoopOptions {
   intervalMs: number;
-  breaker: ScrapeBreaker<Family[]>;
+  breaker: ScrapeBreaker<ParsedPage>;
   builder: SeriesBuilder;
   /** The pod's labels now (re-read every scrape; same object while unchanged). */
   labels(): PodLabels;
@@ -44,6 +44,18 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
   let lastStartMs = 0;
   let lastDropped = 0;
   let lastDuplicates = 0;
+  const warned = new Set<string>();
+
+  // What the parser let pass is counted on every scrape, and logged once per reason for the process's life (an
+  // app that repeats its HELP lines does so on every scrape).
+  const countWarnings = (warnings: readonly ParseWarning[]): void => {
+    for (const w of warnings) {
+      metrics.parseWarnings.inc({ reason: w.reason }, w.count);
+      if (warned.has(w.reason)) continue;
+      warned.add(w.reason);
+      logger.warn({ reason: w.reason, line: w.line, count: w.count }, `the exposition breaks a format rule the sidecar lets pass (logged once per reason): ${w.message}`);
+    }
+  };
 
   const scrape = async (): Promise<void> => {
     const started = now();
@@ -52,8 +64,9 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
     const endTimer = metrics.scrapeDuration.startTimer();
     let snapshot: Snapshot;
     try {
-      const families = await breaker.fire();
-      const built = builder.build(families, started);
+      const page = await breaker.fire();
+      countWarnings(page.warnings);
+      const built = builder.build(page.families, started);
       metrics.seriesSelected.set(built.defs.length);
       if (built.dropped > 0) metrics.seriesDropped.inc(built.dropped);
       if (built.dropped !== lastDropped) {

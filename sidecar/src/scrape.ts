@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { decodeBody, formatFromContentType, parseExposition, ParseError, type Family } from './parse/exposition.js';
+import { formatFromContentType, parsePage, ParseError, type ParsedPage } from './parse/exposition.js';
 
 /** Why a scrape failed: a bounded label value of metrics_relay_sidecar_scrape_errors_total. */
 export type ScrapeFailure = 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'connect' | 'breaker_open';
@@ -29,13 +29,13 @@ const ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetri
  * One scrape: GET the target and parse the whole body, or reject with a ScrapeError — connect (refused, reset, body
  * cut short), timeout (no complete answer in time: a hanging app), http_status (not 2xx), body_too_large (more than
  * maxBodyBytes; the read is aborted, memory stays bounded), parse (not valid UTF-8 or not an exposition; the error
- * names the line). Never resolves with part of a body.
+ * names the line). Never resolves with part of a body; what the parser let pass comes back as its warnings.
  */
-export function createScrape(opts: ScrapeOptions): () => Promise<Family[]> {
+export function createScrape(opts: ScrapeOptions): () => Promise<ParsedPage> {
   return async () => {
     const { body, contentType } = await get(opts.target, opts.timeoutMs, opts.maxBodyBytes);
     try {
-      return parseExposition(decodeBody(body), formatFromContentType(contentType), opts.select);
+      return parsePage(body, formatFromContentType(contentType), opts.select);
     } catch (err) {
       const detail = err instanceof ParseError ? err.message : `parser failed: ${(err as Error).message}`;
       throw new ScrapeError('parse', `GET ${opts.target}: not a valid exposition: ${detail}`);

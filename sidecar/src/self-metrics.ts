@@ -1,10 +1,12 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { ScrapeFailure } from './scrape.js';
+import type { WarningReason } from './parse/exposition.js';
 
 /** The sidecar's own metrics. */
 export interface SidecarMetrics {
   scrapeDuration: Histogram;
   scrapeErrors: Counter<'reason'>;
+  parseWarnings: Counter<'reason'>;
   seriesSelected: Gauge;
   seriesDropped: Counter;
   streamUp: Gauge<'replica'>;
@@ -12,6 +14,7 @@ export interface SidecarMetrics {
 }
 
 const REASONS: readonly ScrapeFailure[] = ['timeout', 'http_status', 'body_too_large', 'parse', 'connect', 'breaker_open'];
+const WARNING_REASONS: readonly WarningReason[] = ['repeated_metadata', 'metadata_after_samples', 'invalid_metadata', 'family_not_contiguous', 'invalid_sample', 'invalid_histogram', 'invalid_exemplar'];
 
 /**
  * Registers the sidecar's metrics on `registry` (created by main), with the process and Node.js defaults
@@ -25,6 +28,13 @@ export function createSidecarMetrics(registry: Registry): SidecarMetrics {
   const scrapeErrors = new Counter({ name: 'metrics_relay_sidecar_scrape_errors_total', help: 'Failed scrapes by reason (breaker_open: not tried, the breaker is open).', labelNames: ['reason'], registers });
   // Every reason shows from the start (at 0), so rate() over it works before the first failure.
   for (const reason of REASONS) scrapeErrors.inc({ reason }, 0);
+  const parseWarnings = new Counter({
+    name: 'metrics_relay_sidecar_parse_warnings_total',
+    help: 'Format rules broken by selected families that the sidecar let pass (as the Prometheus server does), by reason; see docs/parser.md.',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of WARNING_REASONS) parseWarnings.inc({ reason }, 0);
   return {
     scrapeDuration: new Histogram({
       name: 'metrics_relay_sidecar_scrape_duration_seconds',
@@ -33,6 +43,7 @@ export function createSidecarMetrics(registry: Registry): SidecarMetrics {
       registers,
     }),
     scrapeErrors,
+    parseWarnings,
     seriesSelected: new Gauge({ name: 'metrics_relay_sidecar_series_selected', help: 'Series sent from the last good scrape (after the --max-series cap).', registers }),
     seriesDropped: new Counter({ name: 'metrics_relay_sidecar_series_dropped_total', help: 'Series not sent because of the --max-series cap, summed over scrapes.', registers }),
     streamUp: new Gauge({ name: 'metrics_relay_sidecar_stream_up', help: 'Whether the stream to an aggregator replica is up (1) or not (0).', labelNames: ['replica'], registers }),

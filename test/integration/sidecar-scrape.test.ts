@@ -13,7 +13,9 @@ const routes: Record<string, (res: ServerResponse) => void> = {
   '/text': (res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# TYPE http_requests_total counter\nhttp_requests_total{path="/a"} 7\ncm_x 1\nother 2\n'),
   '/om': (res) => res.writeHead(200, { 'content-type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' }).end('# TYPE http_requests counter\nhttp_requests_total 7\nhttp_requests_created 1\n# EOF\n'),
   '/om-cut': (res) => res.writeHead(200, { 'content-type': 'application/openmetrics-text; version=1.0.0' }).end('# TYPE cm_x gauge\ncm_x 1\n'),
-  '/garbage': (res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('cm_ok 1\nthis is { not a metrics page\n'),
+  '/garbage': (res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('cm_ok 1\n<html> is not a metrics page\n'),
+  // A defect in an unselected family (its HELP repeated, a label set never closed) does not fail the scrape.
+  '/windows': (res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# HELP node_a A.\nnode_a{x="1" 1\n# HELP cm_x X.\ncm_x 1\n# HELP node_a A again.\n'),
   '/latin1': (res) => res.writeHead(200).end(Buffer.from([0x63, 0x6d, 0x5f, 0x78, 0x7b, 0x61, 0x3d, 0x22, 0xe9, 0x22, 0x7d, 0x20, 0x31, 0x0a])),
   '/500': (res) => res.writeHead(500).end('boom'),
   '/hang': () => undefined,
@@ -65,18 +67,22 @@ describe('one scrape', () => {
   });
 
   it('parses text 0.0.4 and keeps only the selected families', async () => {
-    expect((await scrape('/text')).map((f) => f.name)).toEqual(['http_requests_total', 'cm_x']);
+    expect((await scrape('/text')).families.map((f) => f.name)).toEqual(['http_requests_total', 'cm_x']);
+  });
+
+  it('takes a page whose unselected families are broken, with no warning about them', async () => {
+    expect(await scrape('/windows')).toEqual({ families: [{ name: 'cm_x', type: 'untyped', help: 'X.', samples: [{ name: 'cm_x', labels: {}, value: 1 }] }], warnings: [] });
   });
 
   it('parses OpenMetrics by its content type; the counter is selected by its _total name', async () => {
-    const families = await scrape('/om');
+    const { families } = await scrape('/om');
     expect(families).toMatchObject([{ name: 'http_requests', type: 'counter', samples: [{ name: 'http_requests_total', value: 7 }, { name: 'http_requests_created' }] }]);
     expect(await failure(scrape('/om-cut'))).toMatchObject({ reason: 'parse', message: expect.stringContaining('# EOF') });
   });
 
   it.each<[string, ScrapeFailure, RegExp]>([
     ['/garbage', 'parse', /not a valid exposition: line 2: /],
-    ['/latin1', 'parse', /line 1: invalid UTF-8/],
+    ['/latin1', 'parse', /line 1: invalid UTF-8/], // in a label value of the selected cm_x
     ['/500', 'http_status', /answered HTTP 500/],
     ['/404', 'http_status', /answered HTTP 404/],
     ['/hang', 'timeout', /no complete answer within 300ms/],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decodeBody, formatFromContentType, parseExposition, ParseError, type Family, type Format } from '../../sidecar/src/parse/exposition.js';
+import { formatFromContentType, parseExposition, parsePage, ParseError, type Family, type Format } from '../../sidecar/src/parse/exposition.js';
 
 const CORPORA = fileURLToPath(new URL('../fixtures/corpora/', import.meta.url));
 
@@ -14,6 +14,11 @@ function parseError(body: string, format: Format, select?: (name: string) => boo
     return err as ParseError;
   }
   throw new Error('expected a ParseError');
+}
+
+/** As the sidecar parses a scraped body: families and warnings. */
+function page(body: string | Buffer, format: Format, select?: (name: string) => boolean) {
+  return parsePage(typeof body === 'string' ? Buffer.from(body) : body, format, select);
 }
 
 /** Families as "name type: sample{labels}=value@ts ..." lines, for compact expectations. */
@@ -29,9 +34,10 @@ describe('errors', () => {
     expect(err.name).toBe('ParseError');
   });
 
-  it('count lines of OpenMetrics errors found when a group ends at the offending sample', () => {
-    const err = parseError('# TYPE a histogram\na_bucket{le="1"} 2\na_bucket{le="+Inf"} 1\n# EOF\n', 'openmetrics');
-    expect(err.message).toBe('line 3: bucket counts must not decrease');
+  it('count lines of OpenMetrics warnings found when a group ends at the offending sample; the samples are kept', () => {
+    const { families, warnings } = page('# TYPE a histogram\na_bucket{le="1"} 2\na_bucket{le="+Inf"} 1\n# EOF\n', 'openmetrics');
+    expect(warnings).toEqual([{ reason: 'invalid_histogram', line: 3, message: 'bucket counts must not decrease', count: 1 }]);
+    expect(summary(families)).toEqual(['a histogram: a_bucket{"le":"1.0"}=2 a_bucket{"le":"+Inf"}=1']);
   });
 
   it('put a missing # EOF on the line after the last', () => {
@@ -72,8 +78,8 @@ describe('select() and skipping', () => {
 
   it('never hides errors of a selected family, even between lines of unselected ones', () => {
     expect(parseError(body, 'text', (n) => n.startsWith('node_')).message).toBe('line 3: invalid label name at "2"');
-    const mixed = 'node_a 1\ncm_b{x="1"} 2\nnode_a 3\ncm_b{x="\\t"} 4\n';
-    expect(parseError(mixed, 'text', (n) => n.startsWith('cm_')).message).toBe('line 4: invalid escape sequence "\\\\t"');
+    const mixed = 'node_a 1\ncm_b{x="1"} 2\nnode_a 3\ncm_b{x="1" 4\n';
+    expect(parseError(mixed, 'text', (n) => n.startsWith('cm_')).message).toBe('line 4: invalid label name at "4"');
   });
 
   it('gives the selected families exactly as a full parse does (every should-parse conformance case)', () => {
@@ -82,16 +88,28 @@ describe('select() and skipping', () => {
       for (const name of readdirSync(CORPORA + corpus)) {
         const meta = JSON.parse(readFileSync(`${CORPORA}${corpus}/${name}/test.json`, 'utf8')) as { shouldParse: boolean };
         if (!meta.shouldParse) continue;
-        const body = decodeBody(readFileSync(`${CORPORA}${corpus}/${name}/metrics`));
+        const body = readFileSync(`${CORPORA}${corpus}/${name}/metrics`, 'utf8');
         expect(parseExposition(body, format, select), name).toEqual(parseExposition(body, format).filter((f) => select(f.name)));
       }
     }
   });
 
-  it('still checks metadata and line structure of unselected families', () => {
-    expect(parseError('# TYPE node_x counter\n# TYPE node_x gauge\n', 'text', () => false).line).toBe(2);
-    expect(parseError('# TYPE node_x countr\n', 'text', () => false).message).toBe('line 1: unknown metric type "countr"');
+  it('ignores defects of unselected families (metadata, malformed samples) but still checks line structure', () => {
+    const cm = (n: string) => n.startsWith('cm_');
+    expect(page('# TYPE node_x counter\n# TYPE node_x gauge\n# TYPE node_y countr\nnode_y{ 1\ncm_a 1\n', 'text', cm)).toEqual({ families: [{ name: 'cm_a', type: 'untyped', samples: [{ name: 'cm_a', labels: {}, value: 1 }] }], warnings: [] });
+    expect(parseError('# TYPE cm_x countr\n', 'text', cm).message).toBe('line 1: unknown metric type "countr"');
     expect(parseError('node_x 1\n\n# EOF\n', 'openmetrics', () => false).message).toBe('line 2: blank lines are not allowed in OpenMetrics');
+  });
+
+  it('takes the windows_exporter page that repeats a HELP line far apart (field report); warns only for a selected family', () => {
+    const lines = ['# HELP windows_mssql_locks_deadlocks Deadlocks.', '# TYPE windows_mssql_locks_deadlocks counter'];
+    for (let i = 0; i < 100; i++) lines.push(`windows_mssql_locks_deadlocks{mssql_instance="i${i}"} ${i}`);
+    lines.push('# HELP windows_mssql_locks_deadlocks Deadlocks.', '# HELP cm_queue Queue.', '# TYPE cm_queue gauge', 'cm_queue 3', '');
+    const text = lines.join('\n');
+    expect(page(text, 'text', (n) => n.startsWith('cm_'))).toEqual({ families: [{ name: 'cm_queue', type: 'gauge', help: 'Queue.', samples: [{ name: 'cm_queue', labels: {}, value: 3 }] }], warnings: [] });
+    const all = page(text, 'text');
+    expect(all.families.map((f) => [f.name, f.samples.length, f.help])).toEqual([['windows_mssql_locks_deadlocks', 100, 'Deadlocks.'], ['cm_queue', 1, 'Queue.']]);
+    expect(all.warnings).toEqual([{ reason: 'repeated_metadata', line: 103, message: 'second HELP line for metric name "windows_mssql_locks_deadlocks"', count: 1 }]);
   });
 });
 
@@ -163,8 +181,33 @@ describe('families', () => {
     expect(withUnit[0]).toMatchObject({ name: 'req_seconds', unit: 'seconds' });
   });
 
-  it('OpenMetrics: a family never comes back after another', () => {
-    expect(parseError('# TYPE a counter\na_total 1\nb 1\na_total 2\n# EOF\n', 'openmetrics').message).toBe('line 4: a_total belongs to the counter a, whose lines must be contiguous');
+  it('OpenMetrics: a family that comes back after another is merged, with a warning', () => {
+    const { families, warnings } = page('# TYPE a counter\na_total 1\nb 1\na_total 2\n# EOF\n', 'openmetrics');
+    expect(summary(families)).toEqual(['a counter: a_total=1 a_total=2', 'b unknown: b=1']);
+    expect(warnings).toEqual([{ reason: 'family_not_contiguous', line: 4, message: 'a_total belongs to the counter a, whose lines must be contiguous', count: 1 }]);
+  });
+
+  it('text: repeated TYPE lines and TYPE after samples are warnings; the first TYPE decides the family type', () => {
+    const { families, warnings } = page('a_total 1\n# TYPE a_total counter\n# TYPE a_total gauge\na_total 2\n', 'text');
+    expect(summary(families)).toEqual(['a_total counter: a_total=1 a_total=2']);
+    expect(warnings).toEqual([
+      { reason: 'metadata_after_samples', line: 2, message: 'TYPE line for metric name "a_total" after its samples', count: 1 },
+      { reason: 'repeated_metadata', line: 3, message: 'second TYPE line for metric name "a_total"', count: 1 },
+    ]);
+  });
+
+  it('writes le and quantile values as Prometheus does, after a histogram or summary TYPE line', () => {
+    const text = '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="1e3"} 1\nh_bucket{le="0.00001"} 1\nh_bucket{le="2500000"} 1\nh_bucket{le="+inf"} 1\n# TYPE s summary\ns{quantile="0.50"} 1\n# TYPE g gauge\ng{le="1"} 1\n';
+    expect(summary(parseExposition(text, 'text'))).toEqual([
+      'h histogram: h_bucket{"le":"1.0"}=1 h_bucket{"le":"1000.0"}=1 h_bucket{"le":"1e-05"}=1 h_bucket{"le":"2.5e+06"}=1 h_bucket{"le":"+Inf"}=1',
+      's summary: s{"quantile":"0.5"}=1',
+      'g gauge: g{"le":"1"}=1',
+    ]);
+  });
+
+  it('OpenMetrics: a histogram with negative buckets and a _sum is a warning saying it must not have a _sum', () => {
+    const om = '# TYPE h histogram\nh_bucket{le="-1"} 1\nh_bucket{le="+Inf"} 2\nh_count 2\nh_sum -3\n# EOF\n';
+    expect(page(om, 'openmetrics').warnings).toEqual([{ reason: 'invalid_histogram', line: 5, message: 'histogram h has negative buckets and must not have a _sum', count: 1 }]);
   });
 
   it('drops families that have metadata but no samples', () => {
@@ -207,8 +250,8 @@ describe('escapes', () => {
     expect(f!.samples[0]!.labels).toEqual({ v: 'x\\y"z\nw', w: '}#{' });
   });
 
-  it('text: any other escape in a label value is an error; OpenMetrics keeps it as it is', () => {
-    expect(parseError('a{v="\\t"} 1\n', 'text').message).toBe('line 1: invalid escape sequence "\\\\t"');
+  it('keeps any other escape in a label value as it is, in both formats (as Prometheus does)', () => {
+    expect(parseExposition('a{v="\\t"} 1\n', 'text')[0]!.samples[0]!.labels).toEqual({ v: '\\t' });
     expect(parseExposition('a{v="\\t"} 1\n# EOF\n', 'openmetrics')[0]!.samples[0]!.labels).toEqual({ v: '\\t' });
   });
 
@@ -237,6 +280,11 @@ describe('text 0.0.4 leniency', () => {
     expect(summary(parseExposition('a { x = "1" , y="2", }3\n', 'text'))).toEqual(['a untyped: a{"x":"1","y":"2"}=3']);
   });
 
+  it('takes labels with nothing between them, as Prometheus does', () => {
+    expect(summary(parseExposition('a{x="1"y="2"} 3\n', 'text'))).toEqual(['a untyped: a{"x":"1","y":"2"}=3']);
+    expect(parseError('a{x="1"="2"} 3\n', 'text').message).toBe('line 1: invalid label name at "=\\"2\\"} 3"');
+  });
+
   it('takes quoted UTF-8 metric and label names', () => {
     const [f] = parseExposition('# TYPE "my.metric" gauge\n{"my.metric","label.name"="v"} 1\n', 'text');
     expect(f).toMatchObject({ name: 'my.metric', type: 'gauge', samples: [{ name: 'my.metric', labels: { 'label.name': 'v' }, value: 1 }] });
@@ -251,12 +299,27 @@ describe('text 0.0.4 leniency', () => {
   });
 });
 
+describe('OpenMetrics leniency of the Prometheus server', () => {
+  it('takes a trailing comma and quoted names in a label set', () => {
+    expect(summary(parseExposition('a{x="1",} 1\n{"b.c","d.e"="2"} 2\n# EOF\n', 'openmetrics'))).toEqual(['a unknown: a{"x":"1"}=1', 'b.c unknown: b.c{"d.e":"2"}=2']);
+    expect(parseError('a{x="1",,} 1\n# EOF\n', 'openmetrics').message).toBe('line 1: invalid label name at ",} 1"');
+  });
+
+  it('takes a counter sample without _total and a negative counter, with warnings', () => {
+    const { families, warnings } = page('# TYPE a counter\na 1\na_total -1\n# EOF\n', 'openmetrics');
+    expect(summary(families)).toEqual(['a counter: a=1 a_total=-1']);
+    expect(warnings.map((w) => [w.reason, w.line, w.message])).toEqual([['invalid_sample', 2, 'a counter sample needs a suffix: _total, _created']]);
+    expect(warnings[0]!.count).toBe(2);
+  });
+});
+
 describe('OpenMetrics exemplars', () => {
   it('are validated and dropped', () => {
     const [f] = parseExposition('# TYPE a counter\na_total 1 # {trace_id="abc"} 0.5 1700000000.5\n# EOF\n', 'openmetrics');
     expect(f!.samples).toEqual([{ name: 'a_total', labels: {}, value: 1 }]);
     expect(parseError('# TYPE a counter\na_total 1 # {trace_id="abc"} x\n# EOF\n', 'openmetrics').message).toBe('line 2: invalid exemplar value "x"');
-    expect(parseError('# TYPE a gauge\na 1 # {trace_id="abc"} 1\n# EOF\n', 'openmetrics').message).toBe('line 2: exemplars are not allowed on a');
+    const onGauge = page('# TYPE a gauge\na 1 # {trace_id="abc"} 1\n# EOF\n', 'openmetrics');
+    expect(onGauge).toEqual({ families: [{ name: 'a', type: 'gauge', samples: [{ name: 'a', labels: {}, value: 1 }] }], warnings: [{ reason: 'invalid_exemplar', line: 2, message: 'exemplars are not allowed on a', count: 1 }] });
   });
 });
 
@@ -270,16 +333,22 @@ describe('formatFromContentType', () => {
   ])('%j is %s', (contentType, format) => expect(formatFromContentType(contentType)).toBe(format));
 });
 
-describe('decodeBody', () => {
-  it('decodes UTF-8 and names the line of the first invalid byte', () => {
-    expect(decodeBody(Buffer.from('a{x="é"} 1\n'))).toBe('a{x="é"} 1\n');
-    const bad = Buffer.concat([Buffer.from('a 1\nb 2\nc{x="'), Buffer.from([0xc3, 0x28]), Buffer.from('"} 3\n')]);
-    expect(() => decodeBody(bad)).toThrow('line 3: invalid UTF-8');
+describe('invalid UTF-8', () => {
+  const latin1 = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+
+  it('fails a sample line of a selected family, naming its line', () => {
+    expect(page(latin1('a{x="é"} 1\n'), 'text').families[0]!.samples[0]!.labels).toEqual({ x: 'é' });
+    expect(() => page(latin1('a 1\nb 2\nc{x="', [0xc3, 0x28], '"} 3\n'), 'text')).toThrow('line 3: invalid UTF-8');
+  });
+
+  it('passes in comments and in unselected families, as in Prometheus comments', () => {
+    const body = latin1('# caf', [0xe9], '\nnode_x{x="', [0xe9], '"} 1\ncm_a 1\n');
+    expect(summary(page(body, 'text', (n) => n.startsWith('cm_')).families)).toEqual(['cm_a untyped: cm_a=1']);
   });
 
   it('finds the line of an invalid byte at the end of a large body in linear time', () => {
-    const body = Buffer.concat([Buffer.from('a 1\n'.repeat(500_000)), Buffer.from([0xff])]);
-    expect(() => decodeBody(body)).toThrow('line 500001: invalid UTF-8');
+    const body = latin1('a 1\n'.repeat(500_000), 'a{x="', [0xff], '"} 1\n');
+    expect(() => page(body, 'text')).toThrow('line 500001: invalid UTF-8');
   });
 });
 

@@ -33,18 +33,66 @@ export class ParseError extends Error {
   }
 }
 
-/** Decodes a scraped body as UTF-8. Invalid UTF-8 is a ParseError naming its line, never silently replaced. */
-export function decodeBody(body: Uint8Array): string {
+/**
+ * Why the parser let something pass that it would rather refuse (see docs/parser.md): a bounded label value of
+ * metrics_relay_sidecar_parse_warnings_total. Only selected families are checked for these.
+ */
+export type WarningReason =
+  | 'repeated_metadata' // a second HELP, TYPE or UNIT line for a family
+  | 'metadata_after_samples' // TYPE, HELP or UNIT after the family's samples
+  | 'invalid_metadata' // OpenMetrics: a unit on an info or stateset, a name that clashes with a typed family's sample
+  | 'family_not_contiguous' // OpenMetrics: a family's (or a histogram's or summary's label set's) lines apart
+  | 'invalid_sample' // a value or label an OpenMetrics family type (or expfmt, in text) rules out
+  | 'invalid_histogram' // bucket structure, _sum/_count rules of a histogram
+  | 'invalid_exemplar'; // an exemplar where OpenMetrics allows none, or too long
+
+/** The first occurrence of a reason in one page, and how many times it occurred. */
+export interface ParseWarning {
+  reason: WarningReason;
+  /** 1-based line of the first occurrence. */
+  line: number;
+  /** What was wrong at that line, e.g. `second HELP line for metric name "x"`. */
+  message: string;
+  count: number;
+}
+
+/** A parsed page: its selected families, and what was let pass (one entry per reason). */
+export interface ParsedPage {
+  families: Family[];
+  warnings: ParseWarning[];
+}
+
+/**
+ * Decodes and parses a scraped body (see parseExposition). Invalid UTF-8 fails the parse only on a line the
+ * parser keeps (a sample or HELP line of a selected family), as the Prometheus server refuses it only in label
+ * values and HELP text: elsewhere (comments, unselected families) it is decoded as U+FFFD and not looked at.
+ */
+export function parsePage(body: Uint8Array, format: Format, select?: (familyName: string) => boolean): ParsedPage {
+  let text: string;
+  let invalidLines: Set<number> | undefined;
   try {
-    return UTF8.decode(body);
+    text = UTF8.decode(body);
   } catch {
-    const bad = firstInvalidUtf8(body);
-    let line = 1;
-    for (let i = 0; i < bad; i++) if (body[i] === 10) line++;
-    throw new ParseError(line, 'invalid UTF-8');
+    text = LOSSY_UTF8.decode(body);
+    invalidLines = invalidUtf8Lines(body);
   }
+  const parser = new Parser(text, format === 'openmetrics', select, invalidLines);
+  return { families: parser.run(), warnings: parser.warnings };
 }
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const LOSSY_UTF8 = new TextDecoder('utf-8');
+
+/** The 1-based lines holding invalid UTF-8 (linear: each byte is looked at once or twice). */
+function invalidUtf8Lines(body: Uint8Array): Set<number> {
+  const lines = new Set<number>();
+  let line = 1;
+  let counted = 0;
+  for (let bad = firstInvalidUtf8(body, 0); bad < body.length; bad = firstInvalidUtf8(body, bad + 1)) {
+    for (; counted < bad; counted++) if (body[counted] === 10) line++;
+    lines.add(line);
+  }
+  return lines;
+}
 
 /** The format of a Content-Type value: application/openmetrics-text is OpenMetrics, anything else text 0.0.4. */
 export function formatFromContentType(contentType: string | undefined): Format {
@@ -71,7 +119,7 @@ export function formatFromContentType(contentType: string | undefined): Format {
  * is not detected; exemplars are validated and dropped.
  */
 export function parseExposition(body: string, format: Format, select?: (familyName: string) => boolean): Family[] {
-  return new Parser(body, format === 'openmetrics', select).run();
+  return new Parser(body, format === 'openmetrics', select, undefined).run();
 }
 
 const SPACE = 32;
@@ -160,11 +208,21 @@ class Parser {
   private groupSize = 0;
   private groupTimestamps = false;
   private readonly groups = new Set<string>();
+  readonly warnings: ParseWarning[] = [];
+  /**
+   * The label whose value is rewritten as Prometheus does (`le` "1" → "1.0", `quantile` "0.50" → "0.5"): set by
+   * the last TYPE line of any family (histogram: le, summary: quantile), as in Prometheus's parsers.
+   */
+  private normalized = '';
+  /** The first malformed sample line of an unselected family: an error only if no selected family has samples. */
+  private unselectedError: ParseError | undefined;
 
   constructor(
     private readonly s: string,
     private readonly om: boolean,
     private readonly select: ((name: string) => boolean) | undefined,
+    /** Lines with invalid UTF-8 (decoded as U+FFFD), if any. */
+    private readonly invalidLines: ReadonlySet<number> | undefined,
   ) {}
 
   run(): Family[] {
@@ -173,7 +231,22 @@ class Parser {
       if (!this.eof) throw new ParseError(this.line + 1, 'missing # EOF at the end');
       this.finishFamily();
     } else this.textLines();
-    return this.families.filter((f) => f.samples.length > 0);
+    const families = this.families.filter((f) => f.samples.length > 0);
+    // A page of nothing selected and a line that is no sample: most likely not an exposition at all.
+    if (families.length === 0 && this.unselectedError) throw this.unselectedError;
+    return families;
+  }
+
+  /** Notes something let pass in a selected family: the first message per reason, and a count. */
+  private warn(reason: WarningReason, message: string, line = this.line): void {
+    const known = this.warnings.find((w) => w.reason === reason);
+    if (known) known.count++;
+    else this.warnings.push({ reason, line, message, count: 1 });
+  }
+
+  /** Invalid UTF-8 fails a line the parser keeps (Prometheus refuses it in label values and HELP text). */
+  private checkUtf8(): void {
+    if (this.invalidLines?.has(this.line)) throw this.err('invalid UTF-8');
   }
 
   // NOTE: the line loops hold nothing else: code after a loop that had not run yet when V8 optimised the loop
@@ -247,22 +320,34 @@ class Parser {
       name = s.slice(start, i);
     }
     if (i === end) return; // "# HELP name" alone: a plain comment (expfmt)
-    if (!isBlank(s.charCodeAt(i))) throw this.err('invalid metric name in comment');
+    // NOTE: Prometheus takes the text from one character after the name, whatever that character is.
+    i++;
     while (isBlank(s.charCodeAt(i))) i++;
     const meta = this.textFamily(name);
     if (i === end) return;
+    const family = meta.family;
     if (help) {
-      if (meta.helped) throw this.err(`second HELP line for metric name ${JSON.stringify(name)}`);
+      if (family === null) return;
+      if (meta.helped) return this.warn('repeated_metadata', `second HELP line for metric name ${JSON.stringify(name)}`);
       meta.helped = true;
-      if (meta.family) meta.family.help = this.help(i, end);
+      this.checkUtf8();
+      family.help = this.help(i, end);
       return;
     }
     let j = end;
     while (isBlank(s.charCodeAt(j - 1))) j--;
     const word = s.slice(i, j);
     const type = TEXT_TYPES[word] ?? TEXT_TYPES[word.toLowerCase()];
-    if (type === undefined) throw this.err(`unknown metric type ${JSON.stringify(word)}`);
-    if (meta.typed || meta.hasSamples) throw this.err(`second TYPE line for metric name ${JSON.stringify(name)}, or TYPE reported after samples`);
+    if (type === undefined) {
+      if (family === null) return;
+      throw this.err(`unknown metric type ${JSON.stringify(word)}`);
+    }
+    this.normalized = type === 'histogram' ? 'le' : type === 'summary' ? 'quantile' : '';
+    if (meta.typed) {
+      if (family) this.warn('repeated_metadata', `second TYPE line for metric name ${JSON.stringify(name)}`);
+      return;
+    }
+    if (meta.hasSamples && family) this.warn('metadata_after_samples', `TYPE line for metric name ${JSON.stringify(name)} after its samples`);
     this.setType(meta, type);
   }
 
@@ -281,26 +366,37 @@ class Parser {
     const name = s.slice(start + 7, i);
     if (s.charCodeAt(i) !== SPACE) throw this.err(`# ${kw} ${name} needs a space and a value after the name`);
     const meta = this.omMetaFamily(name, kw);
+    const family = meta.family;
     const rest = i + 1;
     if (kw === 'HELP') {
-      if (meta.helped) throw this.err(`second # HELP for ${name}`);
+      if (family === null) return;
+      if (meta.helped) return this.warn('repeated_metadata', `second # HELP for ${name}`);
       meta.helped = true;
-      if (meta.family) meta.family.help = this.help(rest, end);
+      this.checkUtf8();
+      family.help = this.help(rest, end);
     } else if (kw === 'TYPE') {
       const type = OM_TYPES[s.slice(rest, end)];
-      if (type === undefined) throw this.err(`unknown metric type ${JSON.stringify(s.slice(rest, end))}`);
-      if (meta.typed) throw this.err(`second # TYPE for ${name}`);
-      if (meta.unit && (type === 'info' || type === 'stateset')) throw this.err(`${type} ${name} cannot have a unit`);
-      for (const suffix of OM_SUFFIXES[type] ?? []) if (this.metas.has(name + suffix)) throw this.err(`${name + suffix} clashes with the ${type} ${name}`);
+      if (type === undefined) {
+        if (family === null) return;
+        throw this.err(`unknown metric type ${JSON.stringify(s.slice(rest, end))}`);
+      }
+      this.normalized = type === 'histogram' ? 'le' : type === 'summary' ? 'quantile' : '';
+      if (meta.typed) {
+        if (family) this.warn('repeated_metadata', `second # TYPE for ${name}`);
+        return;
+      }
+      if (family && meta.unit && (type === 'info' || type === 'stateset')) this.warn('invalid_metadata', `${type} ${name} cannot have a unit`);
+      for (const suffix of OM_SUFFIXES[type] ?? []) if (family && this.metas.has(name + suffix)) this.warn('invalid_metadata', `${name + suffix} clashes with the ${type} ${name}`);
       this.setType(meta, type);
     } else {
-      if (meta.unit !== undefined) throw this.err(`second # UNIT for ${name}`);
+      if (family === null) return;
+      if (meta.unit !== undefined) return this.warn('repeated_metadata', `second # UNIT for ${name}`);
       for (let j = rest; j < end; j++) if (!is(s.charCodeAt(j), NAME)) throw this.err(`invalid unit ${JSON.stringify(s.slice(rest, end))}`);
       const unit = s.slice(rest, end);
       if (unit !== '' && !name.endsWith(`_${unit}`)) throw this.err(`unit ${unit} must be the suffix of the metric name ${name}`);
-      if (unit !== '' && (meta.type === 'info' || meta.type === 'stateset')) throw this.err(`${meta.type} ${name} cannot have a unit`);
+      if (unit !== '' && (meta.type === 'info' || meta.type === 'stateset')) this.warn('invalid_metadata', `${meta.type} ${name} cannot have a unit`);
       meta.unit = unit;
-      if (meta.family && unit !== '') meta.family.unit = unit;
+      if (unit !== '') family.unit = unit;
     }
   }
 
@@ -339,8 +435,11 @@ class Parser {
 
   private setCurrent(meta: Meta): void {
     if (meta === this.cur) return;
-    if (this.om) this.finishFamily();
-    else this.nameSuffixed(meta);
+    if (this.om) {
+      this.finishFamily();
+      // A family entered again (warned about) starts a new group after its earlier samples.
+      this.groupStart = this.lines.length = meta.family?.samples.length ?? 0;
+    } else this.nameSuffixed(meta);
     this.cur = meta;
   }
 
@@ -370,15 +469,26 @@ class Parser {
     return meta;
   }
 
-  /** OpenMetrics: the family of a name that is not one of the current family's: a new one, as families never interleave. */
+  /**
+   * OpenMetrics: the family of a name that is not one of the current family's. Families should never interleave;
+   * one that comes back (or a sample without its type's suffix) is taken as Prometheus takes it, with a warning.
+   */
   private omFamily(name: string): Meta {
     const known = this.metas.get(name);
-    if (known === this.cur && known) throw this.err(`a ${known.type} sample needs a suffix: ${OM_SUFFIXES[known.type]!.join(', ')}`);
-    if (known) throw this.err(`metric family ${name} appears twice (its lines must be contiguous)`);
+    if (known) {
+      if (known.family && known === this.cur) this.warn('invalid_sample', `a ${known.type} sample needs a suffix: ${OM_SUFFIXES[known.type]!.join(', ')}`);
+      else if (known.family) this.warn('family_not_contiguous', `metric family ${name} appears twice (its lines must be contiguous)`);
+      this.setCurrent(known);
+      return known;
+    }
     for (const suffix of ALL_OM_SUFFIXES) {
       if (!name.endsWith(suffix)) continue;
       const owner = this.metas.get(name.slice(0, -suffix.length));
-      if (owner && OM_SUFFIXES[owner.type]?.includes(suffix)) throw this.err(`${name} belongs to the ${owner.type} ${owner.name}, whose lines must be contiguous`);
+      if (owner && OM_SUFFIXES[owner.type]?.includes(suffix)) {
+        if (owner.family) this.warn('family_not_contiguous', `${name} belongs to the ${owner.type} ${owner.name}, whose lines must be contiguous`);
+        this.setCurrent(owner);
+        return owner;
+      }
     }
     const meta = this.newFamily(name);
     this.setCurrent(meta);
@@ -388,15 +498,16 @@ class Parser {
   private omMetaFamily(name: string, kw: string): Meta {
     const meta = this.metas.get(name);
     if (meta === undefined) return this.omFamily(name);
-    if (meta !== this.cur) throw this.err(`metric family ${name} appears twice (its lines must be contiguous)`);
-    if (meta.hasSamples) throw this.err(`# ${kw} for ${name} after its samples`);
+    if (meta !== this.cur && meta.family) this.warn('family_not_contiguous', `metric family ${name} appears twice (its lines must be contiguous)`);
+    if (meta.hasSamples && meta.family) this.warn('metadata_after_samples', `# ${kw} for ${name} after its samples`);
+    this.setCurrent(meta);
     return meta;
   }
 
   /** A sample line from its first character. */
   private sampleLine(start: number, end: number): void {
     const s = this.s;
-    if (!this.om && s.charCodeAt(start) === LBRACE) return this.quotedNameSample(start, end);
+    if (s.charCodeAt(start) === LBRACE) return this.quotedNameSample(start, end);
     // Fast path: a line of the current family, its name compared in place rather than scanned and sliced.
     let meta = this.cur;
     let name: string | undefined;
@@ -434,23 +545,33 @@ class Parser {
     this.sampleRest(meta, meta.family, name, labels, braces, i, end);
   }
 
-  /** Text format `{"my.metric",k="v"} 1`: the (UTF-8) metric name quoted inside the label set. */
+  /** `{"my.metric",k="v"} 1`: the (UTF-8) metric name quoted inside the label set. */
   private quotedNameSample(start: number, end: number): void {
     const labels: Record<string, string> = {};
     this.quotedName = undefined;
     const i = this.labelSet(start + 1, end, labels, true);
     const name = this.quotedName;
     if (name === undefined) throw this.err('invalid metric name: a label set without a metric name');
-    const meta = this.textFamily(name);
+    const meta = this.om ? this.omNamed(name) : this.textFamily(name);
     if (meta.family === null) return this.skip(meta, i, end, name);
     meta.hasSamples = true;
     this.sampleRest(meta, meta.family, name, labels, true, i, end);
+  }
+
+  /** OpenMetrics: the family of a sample name (the current family, if the name is one of its). */
+  private omNamed(name: string): Meta {
+    const cur = this.cur;
+    if (cur && ((cur.bare && name === cur.name) || cur.suffixed.includes(name))) return cur;
+    return this.omFamily(name);
   }
 
   /** The value, timestamp (and OpenMetrics exemplar) from just after the name or label set; then adds the sample. */
   private sampleRest(meta: Meta, family: Family, name: string, labels: Record<string, string>, braces: boolean, i: number, end: number): void {
     const s = this.s;
     const om = this.om;
+    this.checkUtf8();
+    const norm = this.normalized;
+    if (norm !== '' && labels[norm] !== undefined) labels[norm] = openMetricsFloat(labels[norm]);
     const c = s.charCodeAt(i);
     if (om ? c !== SPACE : !isBlank(c) && !braces) throw this.err(`expected a space and a value after ${name}`);
     if (om) i++;
@@ -537,13 +658,13 @@ class Parser {
     const s = this.s;
     const t = meta.type;
     const allowed = (t === 'counter' && name.endsWith('_total')) || ((t === 'histogram' || t === 'gaugehistogram') && name.endsWith('_bucket'));
-    if (!allowed) throw this.err(`exemplars are not allowed on ${name}`);
+    if (!allowed) this.warn('invalid_exemplar', `exemplars are not allowed on ${name}`);
     if (s.charCodeAt(i + 1) !== SPACE || s.charCodeAt(i + 2) !== LBRACE) throw this.err('an exemplar must be "# {labels} value [timestamp]"');
     const labels: Record<string, string> = {};
     i = this.labelSet(i + 3, end, labels, false);
     let runes = 0;
     for (const k in labels) runes += codePoints(k) + codePoints(labels[k]!);
-    if (runes > 128) throw this.err(`exemplar labels have ${runes} characters, more than 128`);
+    if (runes > 128) this.warn('invalid_exemplar', `exemplar labels have ${runes} characters, more than 128`);
     if (s.charCodeAt(i) !== SPACE) throw this.err('an exemplar needs a value');
     let j = ++i;
     while (j < end && s.charCodeAt(j) !== SPACE) j++;
@@ -551,17 +672,17 @@ class Parser {
     if (j < end && omTimestampAt(s, j + 1, end) === undefined) throw this.err(`invalid exemplar timestamp ${JSON.stringify(s.slice(j + 1, end))}`);
   }
 
-  /** Text 0.0.4, as expfmt checks: `le` and `quantile` are floats, histogram counts are not negative. */
+  /** Text 0.0.4, as expfmt checks (Prometheus does not: warnings): `le` and `quantile` are floats, histogram counts are not negative. */
   private textChecks(meta: Meta, sample: Sample): void {
     const t = meta.type;
     if (t === 'untyped' || t === 'counter' || t === 'gauge') return;
     const name = sample.name;
     const bucket = name !== meta.name && name.endsWith('_bucket');
-    if (bucket && parseFloatString(sample.labels['le']) === undefined) throw this.err(`expected float as value for 'le' label`);
-    if (t === 'summary' && name === meta.name && parseFloatString(sample.labels['quantile']) === undefined) throw this.err(`expected float as value for 'quantile' label`);
+    if (bucket && parseFloatString(sample.labels['le']) === undefined) this.warn('invalid_histogram', `expected float as value for 'le' label`);
+    if (t === 'summary' && name === meta.name && parseFloatString(sample.labels['quantile']) === undefined) this.warn('invalid_sample', `expected float as value for 'quantile' label`);
     if (t === 'histogram' && sample.value < 0) {
-      if (bucket) throw this.err(`negative bucket population for histogram ${JSON.stringify(meta.name)}`);
-      if (name.endsWith('_count') && name !== meta.name) throw this.err(`negative count for histogram ${JSON.stringify(meta.name)}`);
+      if (bucket) this.warn('invalid_histogram', `negative bucket population for histogram ${JSON.stringify(meta.name)}`);
+      if (name.endsWith('_count') && name !== meta.name) this.warn('invalid_histogram', `negative count for histogram ${JSON.stringify(meta.name)}`);
     }
   }
 
@@ -571,25 +692,27 @@ class Parser {
     const t = meta.type;
     const base = meta.name;
     const notNegative = value >= 0; // false for NaN too
+    let problem: string | undefined;
     if (t === 'counter') {
-      if (name.endsWith('_total') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+      if (name.endsWith('_total') && !notNegative) problem = `${name} must not be negative or NaN`;
     } else if (t === 'histogram' || t === 'gaugehistogram') {
       if (name.endsWith('_bucket')) {
-        if (labels['le'] === undefined) throw this.err(`${name} needs an le label`);
-        if (!notNegative) throw this.err(`${name} must not be negative or NaN`);
-      } else if (name.endsWith('count') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+        if (labels['le'] === undefined) problem = `${name} needs an le label`;
+        else if (!notNegative) problem = `${name} must not be negative or NaN`;
+      } else if (name.endsWith('count') && !notNegative) problem = `${name} must not be negative or NaN`;
     } else if (t === 'summary') {
       if (name === base) {
         const q = parseDecimalString(labels['quantile']);
-        if (q === undefined || q < 0 || q > 1) throw this.err(`${name} needs a quantile label between 0 and 1`);
-        if (value < 0) throw this.err(`summary quantile values must not be negative`);
-      } else if (!name.endsWith('_created') && !notNegative) throw this.err(`${name} must not be negative or NaN`);
+        if (q === undefined || q < 0 || q > 1) problem = `${name} needs a quantile label between 0 and 1`;
+        else if (value < 0) problem = `summary quantile values must not be negative`;
+      } else if (!name.endsWith('_created') && !notNegative) problem = `${name} must not be negative or NaN`;
     } else if (t === 'info') {
-      if (value !== 1) throw this.err(`info values must be 1`);
+      if (value !== 1) problem = `info values must be 1`;
     } else if (t === 'stateset') {
-      if (value !== 0 && value !== 1) throw this.err(`stateset values must be 0 or 1`);
-      if (labels[base] === undefined) throw this.err(`stateset samples need a label named ${base}`);
+      if (value !== 0 && value !== 1) problem = `stateset values must be 0 or 1`;
+      else if (labels[base] === undefined) problem = `stateset samples need a label named ${base}`;
     }
+    if (problem !== undefined) this.warn('invalid_sample', problem);
     // The group goes on while the labels but the ignored one are those of the previous sample (compared along
     // this sample's label names, left in keys by labelSet, and by count).
     const samples = family.samples;
@@ -604,12 +727,12 @@ class Parser {
       if (prev?.[key] !== labels[key]) same = false;
     }
     if (!same || size !== this.groupSize) {
-      if (prev) this.closeGroup(meta, family);
+      if (this.groupStart < samples.length) this.closeGroup(meta, family);
       if (ignored !== '') {
         // NOTE: only for histograms, summaries and statesets, whose MetricPoints are several lines by nature:
         // elsewhere a label set seen again is mostly a duplicate series; not checked, which spares a key per sample.
         const key = groupKey(labels, ignored);
-        if (this.groups.has(key)) throw this.err(`samples of ${base}{${key}} are not together`);
+        if (this.groups.has(key)) this.warn('family_not_contiguous', `samples of ${base}{${key}} are not together`);
         this.groups.add(key);
       }
       this.groupStart = samples.length;
@@ -623,17 +746,21 @@ class Parser {
   /** OpenMetrics: validates the current family's last group and forgets its groups. */
   private finishFamily(): void {
     const meta = this.cur;
-    if (meta?.family && meta.family.samples.length > 0) this.closeGroup(meta, meta.family);
+    if (meta?.family && meta.family.samples.length > this.groupStart) this.closeGroup(meta, meta.family);
     this.groups.clear();
     this.lines.length = 0;
     this.groupStart = 0;
   }
 
-  /** OpenMetrics rules of one group (samples of one label set): timestamps per series, histogram structure. */
+  /** OpenMetrics rules of one group (samples of one label set), warned about at the line of the offending sample. */
   private closeGroup(meta: Meta, family: Family): void {
-    const samples = family.samples;
-    const from = this.groupStart;
-    const fail = this.failAt;
+    const problem = this.groupProblem(meta, family.samples, this.groupStart);
+    if (problem) this.warn(problem.reason, problem.message, this.lines[problem.at]);
+  }
+
+  /** The first broken rule of a group: timestamps per series, histogram structure. */
+  private groupProblem(meta: Meta, samples: Sample[], from: number): GroupProblem | undefined {
+    const fail = (at: number, message: string): GroupProblem => ({ at, message, reason: 'invalid_sample' });
     if (this.groupTimestamps) {
       // Samples of one series: all with a timestamp or none, and timestamps never going back.
       const ignored = groupIgnores(meta);
@@ -643,59 +770,20 @@ class Parser {
         const series = `${smp.name}\u0000${ignored ? (smp.labels[ignored] ?? '') : ''}`;
         if (last.has(series)) {
           const prev = last.get(series);
-          if ((prev === undefined) !== (smp.timestampMs === undefined)) fail(k, `${smp.name} has samples with and without timestamps`);
-          if (prev !== undefined && smp.timestampMs! < prev) fail(k, `timestamps of ${smp.name} go backwards`);
+          if ((prev === undefined) !== (smp.timestampMs === undefined)) return fail(k, `${smp.name} has samples with and without timestamps`);
+          if (prev !== undefined && smp.timestampMs! < prev) return fail(k, `timestamps of ${smp.name} go backwards`);
         }
         last.set(series, smp.timestampMs);
       }
     }
-    if (meta.type === 'histogram' || meta.type === 'gaugehistogram') this.checkHistogram(meta, samples, from, fail);
-  }
-
-  /** Throws a ParseError at the line of the current family's sample at (OpenMetrics). */
-  private readonly failAt = (at: number, reason: string): never => {
-    throw new ParseError(this.lines[at]!, reason);
-  };
-
-  private checkHistogram(meta: Meta, samples: Sample[], from: number, fail: (at: number, reason: string) => never): void {
-    const gauge = meta.type === 'gaugehistogram';
-    const bucketName = `${meta.name}_bucket`;
-    const sumName = meta.name + (gauge ? '_gsum' : '_sum');
-    const countName = meta.name + (gauge ? '_gcount' : '_count');
-    let sum = -1;
-    let count = -1;
-    let lastBucket = -1;
-    let prevLe = -Infinity;
-    let negativeBuckets = false;
-    for (let k = from; k < samples.length; k++) {
-      const smp = samples[k]!;
-      if (smp.name === sumName) sum = k;
-      else if (smp.name === countName) count = k;
-      else if (smp.name === bucketName) {
-        const raw = smp.labels['le']!;
-        const le = raw === '+Inf' ? Infinity : parseDecimalString(raw);
-        if (le === undefined) fail(k, `invalid le ${JSON.stringify(raw)}`);
-        if (le <= prevLe) fail(k, 'buckets must be in increasing le order');
-        if (lastBucket >= 0 && smp.value < samples[lastBucket]!.value) fail(k, 'bucket counts must not decrease');
-        if (le < 0) negativeBuckets = true;
-        prevLe = le;
-        lastBucket = k;
-      }
-    }
-    if (lastBucket < 0) fail(from, `${meta.name} has no buckets`);
-    if (prevLe !== Infinity) fail(lastBucket, `${meta.name} needs a +Inf bucket`);
-    if ((sum < 0) !== (count < 0)) fail(Math.max(sum, count), `${meta.name} needs both ${sumName} and ${countName}, or neither`);
-    if (count >= 0 && samples[count]!.value !== samples[lastBucket]!.value) fail(count, `${countName} must equal the +Inf bucket`);
-    if (sum >= 0) {
-      if (negativeBuckets && !gauge) fail(sum, `a histogram with negative buckets has no ${sumName}`);
-      if (!negativeBuckets && !(samples[sum]!.value >= 0)) fail(sum, `${sumName} may be negative only with negative buckets`);
-    }
+    if (meta.type === 'histogram' || meta.type === 'gaugehistogram') return histogramProblem(meta, samples, from);
+    return undefined;
   }
 
   /**
-   * Labels from just after `{` up to and including `}`; returns the index after `}`. Text 0.0.4 allows blanks
-   * around every token, a trailing comma, blanks alone between labels (as Prometheus does), quoted label names and,
-   * with allowName, one bare quoted string: the metric name (left in quotedName).
+   * Labels from just after `{` up to and including `}`; returns the index after `}`. Both formats allow a trailing
+   * comma, quoted label names and, with allowName, one bare quoted string: the metric name (left in quotedName).
+   * Text 0.0.4 also allows blanks around every token, and blanks or nothing between labels (as Prometheus does).
    */
   private labelSet(i: number, end: number, labels: Record<string, string>, allowName: boolean): number {
     const s = this.s;
@@ -712,11 +800,11 @@ class Parser {
         i += key.length;
         if (!om) while (isBlank(s.charCodeAt(i))) i++;
         if (s.charCodeAt(i) !== EQUALS) throw this.err(`expected '=' after label name ${key}`);
-      } else if (!om && s.charCodeAt(i) === QUOTE) {
+      } else if (s.charCodeAt(i) === QUOTE) {
         key = this.labelValue(i + 1, end);
         this.keys[n] = '\n'; // matches no later line: a quoted name may hold what an unquoted one may not
         i = this.pos;
-        while (isBlank(s.charCodeAt(i))) i++;
+        if (!om) while (isBlank(s.charCodeAt(i))) i++;
         if (s.charCodeAt(i) !== EQUALS) {
           if (!allowName) throw this.err(`unexpected quoted name ${JSON.stringify(key)} in a label set`);
           if (this.quotedName !== undefined) throw this.err(`multiple metric names: ${JSON.stringify(this.quotedName)} and ${JSON.stringify(key)}`);
@@ -752,11 +840,10 @@ class Parser {
     const s = this.s;
     if (this.om) {
       const c = s.charCodeAt(i);
-      if (c === COMMA && s.charCodeAt(i + 1) !== RBRACE) return i + 1;
+      if (c === COMMA) return i + 1;
       if (c === RBRACE) return i;
-      throw this.err(c === COMMA ? 'trailing comma in a label set' : 'expected , or } after a label');
+      throw this.err('expected , or } after a label');
     }
-    const at = i;
     while (isBlank(s.charCodeAt(i))) i++;
     const c = s.charCodeAt(i);
     if (c === COMMA) {
@@ -764,14 +851,15 @@ class Parser {
       while (isBlank(s.charCodeAt(i))) i++;
       return i;
     }
-    if (c === RBRACE || (i > at && i < end)) return i;
-    throw this.err(i >= end ? 'unexpected end of label set' : `unexpected end of label value, got ${JSON.stringify(s.slice(i, i + 1))}`);
+    // NOTE: Prometheus takes a label right after the last one, with blanks or nothing between them.
+    if (c === RBRACE || i < end) return i;
+    throw this.err('unexpected end of label set');
   }
 
   /**
    * A quoted string from just after its opening quote (label value, or a quoted name in the text format); leaves
-   * the index after the closing quote in pos. Escapes: `\\`, `\"`, `\n`; others are an error in text 0.0.4 and
-   * kept as they are in OpenMetrics.
+   * the index after the closing quote in pos. Escapes: `\\`, `\"`, `\n`; others are kept as they are (as
+   * Prometheus does; expfmt refuses them).
    */
   private labelValue(i: number, end: number): string {
     const s = this.s;
@@ -794,7 +882,7 @@ class Parser {
       const e = s.charCodeAt(i + 1);
       if (e === 110) out += `${s.slice(from, i)}\n`;
       else if (e === BACKSLASH || e === QUOTE) out += s.slice(from, i) + s[i + 1]!;
-      else if (this.om && i + 1 < end) out += s.slice(from, i + 2);
+      else if (i + 1 < end) out += s.slice(from, i + 2);
       else throw this.err(`invalid escape sequence ${JSON.stringify(s.slice(i, i + 2))}`);
       i += 2;
       from = i;
@@ -804,8 +892,9 @@ class Parser {
   }
 
   /**
-   * The rest of a line of an unselected family. Its first sample line is checked for shape only, so that a body
-   * that is not an exposition at all still fails: a label set closed by a `}` outside quotes, then a valid value.
+   * The rest of a line of an unselected family. Its first sample line is checked for shape only (a label set
+   * closed by a `}` outside quotes, then a valid value); a bad one fails the parse only if nothing selected has
+   * samples (a body that is not an exposition at all), never the selected families.
    * NOTE: later lines are not read at all: checking each one cost a third of the time of a page parsed with ~1%
    * of its families selected.
    */
@@ -817,7 +906,7 @@ class Parser {
     if (s.charCodeAt(i) === LBRACE) {
       let quoted = false;
       for (i++; ; i++) {
-        if (i >= end) throw this.err(`unterminated label set of ${name}`);
+        if (i >= end) return this.unselectedBad(`unterminated label set of ${name}`);
         const c = s.charCodeAt(i);
         if (quoted) {
           if (c === BACKSLASH) i++;
@@ -830,7 +919,11 @@ class Parser {
     }
     let j = i;
     while (j < end && !isBlank(s.charCodeAt(j))) j++;
-    if (parseFloatAt(s, i, j) === undefined) throw this.valueError(i, j, name);
+    if (parseFloatAt(s, i, j) === undefined) this.unselectedBad(this.valueError(i, j, name).message.slice(`line ${this.line}: `.length));
+  }
+
+  private unselectedBad(reason: string): void {
+    this.unselectedError ??= this.err(reason);
   }
 
   /**
@@ -850,6 +943,51 @@ class Parser {
     // NOTE: CRLF line ends are not accepted (neither Prometheus parser does); say so rather than just "invalid".
     return this.err(`invalid value ${JSON.stringify(text)} for ${name}${text.endsWith('\r') ? ' (lines must end with \\n, not \\r\\n)' : ''}`);
   }
+}
+
+interface GroupProblem {
+  /** Index of the offending sample in its family. */
+  at: number;
+  message: string;
+  reason: WarningReason;
+}
+
+/** The first broken OpenMetrics rule of one histogram group (samples[from..]), if any. */
+function histogramProblem(meta: Meta, samples: Sample[], from: number): GroupProblem | undefined {
+  const fail = (at: number, message: string): GroupProblem => ({ at, message, reason: 'invalid_histogram' });
+  const gauge = meta.type === 'gaugehistogram';
+  const bucketName = `${meta.name}_bucket`;
+  const sumName = meta.name + (gauge ? '_gsum' : '_sum');
+  const countName = meta.name + (gauge ? '_gcount' : '_count');
+  let sum = -1;
+  let count = -1;
+  let lastBucket = -1;
+  let prevLe = -Infinity;
+  let negativeBuckets = false;
+  for (let k = from; k < samples.length; k++) {
+    const smp = samples[k]!;
+    if (smp.name === sumName) sum = k;
+    else if (smp.name === countName) count = k;
+    else if (smp.name === bucketName) {
+      const raw = smp.labels['le']!;
+      const le = raw === '+Inf' ? Infinity : parseDecimalString(raw);
+      if (le === undefined) return fail(k, `invalid le ${JSON.stringify(raw)}`);
+      if (le <= prevLe) return fail(k, 'buckets must be in increasing le order');
+      if (lastBucket >= 0 && smp.value < samples[lastBucket]!.value) return fail(k, 'bucket counts must not decrease');
+      if (le < 0) negativeBuckets = true;
+      prevLe = le;
+      lastBucket = k;
+    }
+  }
+  if (lastBucket < 0) return fail(from, `${meta.name} has no buckets`);
+  if (prevLe !== Infinity) return fail(lastBucket, `${meta.name} needs a +Inf bucket`);
+  if ((sum < 0) !== (count < 0)) return fail(Math.max(sum, count), `${meta.name} needs both ${sumName} and ${countName}, or neither`);
+  if (count >= 0 && samples[count]!.value !== samples[lastBucket]!.value) return fail(count, `${countName} must equal the +Inf bucket`);
+  if (sum >= 0) {
+    if (negativeBuckets && !gauge) return fail(sum, `histogram ${meta.name} has negative buckets and must not have a _sum`);
+    if (!negativeBuckets && !(samples[sum]!.value >= 0)) return fail(sum, `${sumName} may be negative only with negative buckets`);
+  }
+  return undefined;
 }
 
 /** The label OpenMetrics groups samples across: MetricPoints are label sets without it. */
@@ -974,27 +1112,52 @@ function parseIntAt(s: string, i: number, j: number): number | undefined {
   const negative = c === 45;
   if (c === 43 || c === 45) c = s.charCodeAt(++i);
   if (i >= j || j - i > 19) return undefined;
+  const start = i;
   let v = 0;
   for (; i < j; c = s.charCodeAt(++i)) {
     if (c < 48 || c > 57) return undefined;
     v = v * 10 + (c - 48);
   }
-  if (v > 9223372036854775807) return undefined;
+  if (j - start > 15) {
+    // NOTE: past 15 digits the sum above is not exact: compare the digits with int64's bounds, round once.
+    const digits = s.slice(start, j);
+    if (j - start === 19 && digits > (negative ? '9223372036854775808' : '9223372036854775807')) return undefined;
+    v = Number(digits);
+  }
   return negative ? -v : v;
 }
 
-/** OpenMetrics timestamp: signed decimal seconds (no Inf/NaN), as whole milliseconds truncated toward zero. */
+/**
+ * OpenMetrics timestamp: seconds (a float, not Inf or NaN) as whole milliseconds, computed as Prometheus does:
+ * the float times 1000, truncated toward zero (so 1.0009 is 1000, and 0.3 is 300 but 1.001 is 1000).
+ */
 function omTimestampAt(s: string, i: number, j: number): number | undefined {
-  const c = s.charCodeAt(i);
-  const sign = c === 43 || c === 45 ? 1 : 0;
-  const ms = parseDecimalAt(s, i + sign, j, 3);
-  if (ms === undefined) return undefined;
-  return Math.trunc(c === 45 ? -ms : ms) + 0; // + 0: no -0
+  const seconds = parseFloatAt(s, i, j);
+  if (seconds === undefined || !Number.isFinite(seconds)) return undefined;
+  return Math.trunc(seconds * 1000) + 0; // + 0: no -0
 }
 
-/** Index of the first byte that does not start a valid UTF-8 sequence (body.length if all are valid). */
-function firstInvalidUtf8(b: Uint8Array): number {
-  let i = 0;
+/**
+ * A float label value (`le`, `quantile`) as Prometheus writes it (Go's shortest 'g' format: exponent from 1e+06 and below 1e-04; ".0" added to whole
+ * numbers: "1" → "1.0", "1e3" → "1000.0", "1e-05" stays); left as it is if not a float.
+ */
+function openMetricsFloat(v: string): string {
+  const f = parseFloatString(v);
+  if (f === undefined) return v;
+  if (Number.isNaN(f)) return 'NaN';
+  if (f === Infinity) return '+Inf';
+  if (f === -Infinity) return '-Inf';
+  if (f === 0) return '0.0';
+  const [mantissa, exp] = f.toExponential().split('e') as [string, string];
+  const e = Number(exp);
+  if (e < -4 || e >= 6) return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  const plain = String(f);
+  return plain.includes('.') ? plain : `${plain}.0`;
+}
+
+/** Index of the first byte at or after from that does not start a valid UTF-8 sequence (b.length if none). */
+function firstInvalidUtf8(b: Uint8Array, from: number): number {
+  let i = from;
   while (i < b.length) {
     const c = b[i]!;
     let n: number;

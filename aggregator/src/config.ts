@@ -23,7 +23,7 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'max-label-name-bytes', kind: 'int', default: 128, help: 'longest label name of a series; such a series is refused in the Ack and counted' },
   { name: 'max-label-value-bytes', kind: 'int', default: 2048, help: 'longest label value (and metric name) of a series; such a series is refused and counted' },
   { name: 'max-labels-per-series', kind: 'int', default: 32, help: 'most labels one series may have; such a series is refused and counted' },
-  { name: 'max-store-bytes', kind: 'int', help: 'memory budget (estimated heap bytes) of pods and series; beyond it new ones are refused and counted (default: 50% of the container memory limit from the cgroup, else 512 MiB)' },
+  { name: 'max-store-bytes', kind: 'int', help: 'memory budget (estimated heap bytes) of pods and series; beyond it new ones are refused and counted (default: 35% of the container memory limit from the cgroup, else 512 MiB)' },
   { name: 'max-clock-skew', kind: 'duration', default: '5s', help: "sample times further ahead of this replica's clock are replaced by the receive time and counted" },
   { name: 'max-response-bytes', kind: 'int', default: 16 * 1024 * 1024, help: 'largest metrics answer; a query matching more is refused with a Status saying so' },
   { name: 'requestheader-client-ca-file', kind: 'string', help: "CA bundle of the front proxy's client certificate (default: from ConfigMap kube-system/extension-apiserver-authentication)" },

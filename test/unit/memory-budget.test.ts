@@ -5,12 +5,12 @@ import { loadAggregatorConfig } from '../../aggregator/src/config.js';
 const files = (f: Record<string, string>) => (path: string) => f[path];
 
 describe('default memory budget of the store', () => {
-  it('is half the cgroup v2 memory.max', () => {
-    expect(defaultStoreBudget(files({ '/sys/fs/cgroup/memory.max': '536870912\n' }))).toEqual({ bytes: 268435456, source: '50% of the container memory limit 536870912 (/sys/fs/cgroup/memory.max)' });
+  it('is 35% of the cgroup v2 memory.max', () => {
+    expect(defaultStoreBudget(files({ '/sys/fs/cgroup/memory.max': '536870912\n' }))).toEqual({ bytes: 187904819, source: '35% of the container memory limit 536870912 (/sys/fs/cgroup/memory.max)' });
   });
 
   it('falls back to cgroup v1 memory.limit_in_bytes', () => {
-    expect(defaultStoreBudget(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '1073741824\n' })).bytes).toBe(536870912);
+    expect(defaultStoreBudget(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '1073741824\n' })).bytes).toBe(375809638);
   });
 
   it.each([

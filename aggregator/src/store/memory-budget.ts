@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
-/** The store's share of the container's memory limit: the rest is for V8's own overhead, sockets, answers. */
-export const STORE_SHARE_OF_LIMIT = 0.5;
+/** The store's share of the container's memory limit: measured RSS is about 2x the estimate (garbage, V8 spaces, buffers). */
+export const STORE_SHARE_OF_LIMIT = 0.35;
 /** Budget when no container limit is set (cgroup "max" or no cgroup file). */
 export const FALLBACK_STORE_BYTES = 512 * 1024 * 1024;
 

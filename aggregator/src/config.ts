@@ -20,6 +20,12 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: 'largest gRPC message accepted' },
   { name: 'max-streams-per-pod', kind: 'int', default: 4, help: 'open ingest streams one pod may hold on this replica' },
   { name: 'max-reports-per-second', kind: 'int', default: 20, help: 'snapshots per second one ingest stream may send' },
+  { name: 'max-label-name-bytes', kind: 'int', default: 128, help: 'longest label name of a series; such a series is refused in the Ack and counted' },
+  { name: 'max-label-value-bytes', kind: 'int', default: 2048, help: 'longest label value (and metric name) of a series; such a series is refused and counted' },
+  { name: 'max-labels-per-series', kind: 'int', default: 32, help: 'most labels one series may have; such a series is refused and counted' },
+  { name: 'max-store-bytes', kind: 'int', help: 'memory budget (estimated heap bytes) of pods and series; beyond it new ones are refused and counted (default: 35% of the container memory limit from the cgroup, else 512 MiB)' },
+  { name: 'max-clock-skew', kind: 'duration', default: '5s', help: "sample times further ahead of this replica's clock are replaced by the receive time and counted" },
+  { name: 'max-response-bytes', kind: 'int', default: 16 * 1024 * 1024, help: 'largest metrics answer; a query matching more is refused with a Status saying so' },
   { name: 'requestheader-client-ca-file', kind: 'string', help: "CA bundle of the front proxy's client certificate (default: from ConfigMap kube-system/extension-apiserver-authentication)" },
   { name: 'requestheader-allowed-names', kind: 'string', help: 'comma list of allowed front-proxy certificate CNs (empty: any)' },
   { name: 'requestheader-username-headers', kind: 'string', default: 'X-Remote-User', help: 'comma list of headers carrying the user name' },
@@ -59,6 +65,13 @@ export interface AggregatorConfig {
   maxMessageBytes: number;
   maxStreamsPerPod: number;
   maxReportsPerSecond: number;
+  maxLabelNameBytes: number;
+  maxLabelValueBytes: number;
+  maxLabelsPerSeries: number;
+  /** Undefined: derived from the container memory limit at start (store/memory-budget.ts). */
+  maxStoreBytes: number | undefined;
+  maxClockSkewMs: number;
+  maxResponseBytes: number;
   requestHeader: { caFile: string; allowedNames: string[]; usernameHeaders: string[]; uidHeaders: string[]; groupHeaders: string[]; extraHeaderPrefixes: string[] } | undefined;
   clientCaFile: string | undefined;
   /** Undefined when --inject-image is empty (webhook answers without patching). */
@@ -89,6 +102,12 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
     maxMessageBytes: f['max-message-bytes'] as number,
     maxStreamsPerPod: f['max-streams-per-pod'] as number,
     maxReportsPerSecond: f['max-reports-per-second'] as number,
+    maxLabelNameBytes: f['max-label-name-bytes'] as number,
+    maxLabelValueBytes: f['max-label-value-bytes'] as number,
+    maxLabelsPerSeries: f['max-labels-per-series'] as number,
+    maxStoreBytes: f['max-store-bytes'] as number | undefined,
+    maxClockSkewMs: f['max-clock-skew'] as number,
+    maxResponseBytes: f['max-response-bytes'] as number,
     requestHeader: f['requestheader-client-ca-file']
       ? {
           caFile: f['requestheader-client-ca-file'] as string,
@@ -121,6 +140,9 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
   if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
   if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');
   if (cfg.maxSeriesPerPod < 1) throw new ConfigError('--max-series-per-pod must be at least 1');
+  for (const [flag, v] of [['--max-label-name-bytes', cfg.maxLabelNameBytes], ['--max-label-value-bytes', cfg.maxLabelValueBytes], ['--max-labels-per-series', cfg.maxLabelsPerSeries], ['--max-store-bytes', cfg.maxStoreBytes ?? 1], ['--max-response-bytes', cfg.maxResponseBytes]] as const) {
+    if (v < 1) throw new ConfigError(`${flag} must be at least 1`);
+  }
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(cfg.logLevel)) throw new ConfigError(`--log-level: "${cfg.logLevel}" is not one of trace, debug, info, warn, error, fatal, silent`);
   const ports = [['--api-port', cfg.apiPort], ['--ingest-port', cfg.ingestPort], ['--metrics-port', cfg.metricsPort]] as const;
   for (const [a, pa] of ports) for (const [b, pb] of ports) if (a < b && pa === pb && pa !== 0) throw new ConfigError(`${a} and ${b} are both ${pa}`);

@@ -9,6 +9,7 @@ import { stopOnSignal } from '../../common/src/lifecycle.js';
 import { servingKeyPair } from '../../common/src/tls.js';
 import { loadAggregatorConfig, type AggregatorConfig } from './config.js';
 import { MemoryStore } from './store/memory-store.js';
+import { defaultStoreBudget } from './store/memory-budget.js';
 import { Freshness } from './store/freshness.js';
 import { loadRules, noRules, type Rules } from './rules.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './self-metrics.js';
@@ -32,7 +33,9 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const cfg = loadAggregatorConfig(argv, env);
   const logger = createLogger('metrics-relay-aggregator', cfg.logLevel);
   const startMs = Date.now();
-  const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries });
+  const budget = cfg.maxStoreBytes !== undefined ? { bytes: cfg.maxStoreBytes, source: '--max-store-bytes' } : defaultStoreBudget();
+  logger.info({ maxStoreBytes: budget.bytes, source: budget.source }, 'memory budget of the store');
+  const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries, maxBytes: budget.bytes });
   let rules: Rules = cfg.configFile ? loadRules(cfg.configFile) : noRules;
   if (cfg.configFile) watchRules(cfg.configFile, logger, (r) => (rules = r));
   const freshness = new Freshness(() => rules, cfg.staleAfterMs);
@@ -84,7 +87,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const authenticator = authEnabled ? new Authenticator(() => authn, cluster && kc ? cluster.tokenReviewer(kc, metrics) : undefined) : undefined;
   const authorizer = cluster && kc ? new Authorizer(cluster.accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
   const ingestAuth = cluster && kc ? tokenStreamAuthenticator(cluster.tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
-  const provider = new MetricsProvider(store, freshness, objects);
+  const provider = new MetricsProvider(store, freshness, objects, Date.now, cfg.maxResponseBytes);
   const discovery = new Discovery(store, freshness);
 
   const notReady = (): string | undefined => warmUp.notReadyReason(Date.now()) ?? kube?.notReadyReason();
@@ -134,7 +137,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   const opsServer = createHttpServer(ops);
 
-  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
     : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);
@@ -153,9 +156,6 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   }, Math.min(30_000, cfg.expireAfterMs / 4));
   sweep.unref();
   logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
-  // Tests and the demo read the bound ports from this line on stdout.
-  process.stdout.write(`${JSON.stringify({ msg: 'ports', ...ports })}\n`);
-
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -166,6 +166,9 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
       await Promise.all([closeServer(apiServer), closeServer(opsServer), ingest.stop(1000), kube?.stop()]);
     })());
   stopOnSignal(stop, logger);
+  // Tests and the demo read the bound ports from this line on stdout. NOTE: after stopOnSignal: a reader may send
+  // SIGTERM at once, and until a handler is installed the signal's default action kills the process.
+  process.stdout.write(`${JSON.stringify({ msg: 'ports', ...ports })}\n`);
   return stop;
 }
 

@@ -7,6 +7,7 @@ export interface AggregatorMetrics {
   samplesIngested: Counter;
   snapshots: Counter<'status'>;
   rejected: Counter<'reason'>;
+  clampedTimes: Counter<'reason'>;
   streams: Gauge;
   requestDuration: Histogram<'kind' | 'code'>;
   servedAge: Histogram;
@@ -20,11 +21,14 @@ export function createAggregatorMetrics(store: MemoryStore, withDefaults = true)
   const registers = [registry];
   new Gauge({ name: 'metrics_relay_aggregator_series', help: 'Series held in memory.', registers, collect() { this.set(store.seriesTotal); } });
   new Gauge({ name: 'metrics_relay_aggregator_pods', help: 'Pods held in memory.', registers, collect() { this.set(store.podTotal); } });
+  new Gauge({ name: 'metrics_relay_aggregator_store_bytes', help: 'Estimated heap bytes held for pods, series and stream definitions.', registers, collect() { this.set(store.bytesUsed); } });
+  new Gauge({ name: 'metrics_relay_aggregator_store_budget_bytes', help: 'Memory budget of the store (--max-store-bytes).', registers, collect() { this.set(store.bytesLimit); } });
   return {
     registry,
     samplesIngested: new Counter({ name: 'metrics_relay_aggregator_samples_ingested_total', help: 'Sample values accepted from sidecars.', registers }),
     snapshots: new Counter({ name: 'metrics_relay_aggregator_snapshots_total', help: 'Snapshots received, by scrape status.', labelNames: ['status'], registers }),
     rejected: new Counter({ name: 'metrics_relay_aggregator_rejected_reports_total', help: 'Reports or series refused, by reason.', labelNames: ['reason'], registers }),
+    clampedTimes: new Counter({ name: 'metrics_relay_aggregator_clamped_sample_times_total', help: 'Sample times replaced by the receive time, by reason (ahead_of_clock: beyond --max-clock-skew).', labelNames: ['reason'], registers }),
     streams: new Gauge({ name: 'metrics_relay_aggregator_streams', help: 'Open ingest streams.', registers }),
     requestDuration: new Histogram({
       name: 'metrics_relay_aggregator_request_duration_seconds',

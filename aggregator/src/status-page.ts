@@ -3,6 +3,9 @@ import type { Freshness } from './store/freshness.js';
 import type { AggregatorMetrics } from './self-metrics.js';
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const mib = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : 'unlimited');
+/** Metric names of the pod's last snapshot refused at ingest, with why (as the 404 for them says). */
+const refusals = (refused: ReadonlyMap<string, string>): string => [...refused].map(([name, why]) => `${name}: ${why}`).join('; ');
 
 /**
  * The operator's page on the metrics port (`/`): what is held, which pods are fresh, streams and breakers.
@@ -23,7 +26,7 @@ export async function renderStatusPage(store: MemoryStore, freshness: Freshness,
       }
     }
     const state = pod.staleSinceMs !== undefined ? 'stale (scrape breaker open)' : fresh === pod.seriesCount && fresh > 0 ? 'fresh' : fresh > 0 ? 'partly stale' : 'stale';
-    rows.push(`<tr class="${state.split(' ')[0]}"><td>${esc(pod.namespace)}</td><td>${esc(pod.name)}</td><td>${pod.seriesCount}</td><td>${fresh}</td><td>${newest ? `${((now - newest) / 1000).toFixed(1)}s` : '-'}</td><td>${state}</td><td>${esc(pod.lastError)}</td></tr>`);
+    rows.push(`<tr class="${state.split(' ')[0]}"><td>${esc(pod.namespace)}</td><td>${esc(pod.name)}</td><td>${pod.seriesCount}</td><td>${fresh}</td><td>${newest ? `${((now - newest) / 1000).toFixed(1)}s` : '-'}</td><td>${state}</td><td>${esc(pod.lastError)}</td><td>${esc(refusals(pod.refused))}</td></tr>`);
   }
   const streams = (await metrics.streams.get()).values[0]?.value ?? 0;
   const breakers = (await metrics.breakerState.get()).values.map((v) => `<li>${esc(String(v.labels['breaker']))}: ${['closed', 'half-open', 'open'][v.value] ?? v.value}</li>`);
@@ -33,10 +36,10 @@ export async function renderStatusPage(store: MemoryStore, freshness: Freshness,
 tr.stale td{color:#a00}tr.partly td{color:#a60}.ok{color:#070}.bad{color:#a00}</style></head><body>
 <h1>metrics-relay aggregator</h1>
 <p>Ready: ${notReady === undefined ? '<b class="ok">yes</b>' : `<b class="bad">no</b> (${esc(notReady)})`}</p>
-<p>${store.seriesTotal} series from ${store.podTotal} pods, ${names.size} metric names, ${streams} open ingest streams.</p>
+<p>${store.seriesTotal} series from ${store.podTotal} pods, ${names.size} metric names, ${streams} open ingest streams; ${mib(store.bytesUsed)} of the ${mib(store.bytesLimit)} memory budget.</p>
 <h2>Pods</h2>
-<table><tr><th>namespace</th><th>pod</th><th>series</th><th>fresh</th><th>newest sample age</th><th>state</th><th>last scrape error</th></tr>
-${rows.join('\n') || '<tr><td colspan="7">no pod has reported yet</td></tr>'}
+<table><tr><th>namespace</th><th>pod</th><th>series</th><th>fresh</th><th>newest sample age</th><th>state</th><th>last scrape error</th><th>refused at ingest</th></tr>
+${rows.join('\n') || '<tr><td colspan="8">no pod has reported yet</td></tr>'}
 </table>
 <h2>Metric names</h2><p>${[...names].sort().map(esc).join(', ') || 'none'}</p>
 <h2>Circuit breakers</h2><ul>${breakers.join('') || '<li>none (standalone mode: no Kubernetes API calls)</li>'}</ul>

@@ -98,8 +98,6 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
   await replicas.start();
   loop.start();
   logger.info({ target: String(cfg.target), aggregator: cfg.aggregator, intervalMs: cfg.intervalMs, metrics: cfg.metrics, pod: `${cfg.pod.namespace}/${cfg.pod.name}`, metricsPort: ops.port }, 'sidecar started');
-  process.stdout.write(`${JSON.stringify({ msg: 'ports', metrics: ops.port })}\n`);
-
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -110,5 +108,8 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
       await ops.close();
     })());
   stopOnSignal(stop, logger, 2000);
+  // NOTE: after stopOnSignal: whoever reads this line may send SIGTERM at once, and until a handler is installed
+  // the signal's default action kills the process.
+  process.stdout.write(`${JSON.stringify({ msg: 'ports', metrics: ops.port })}\n`);
   return stop;
 }

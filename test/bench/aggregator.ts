@@ -8,12 +8,48 @@ import { TestReporter, type TestSeries } from '../helpers/ingest-client.js';
 import { loadIngest, type WireAck, type WireReportRequest } from '../../common/src/proto.js';
 import { MemoryStore, type SeriesDefinition } from '../../aggregator/src/store/memory-store.js';
 import { percentile, report } from './report.js';
+import { STORE_SHARE_OF_LIMIT } from '../../aggregator/src/store/memory-budget.js';
 
 // Aggregator benchmarks (issue 2 targets): ingest rate, pods/* and discovery latency, bytes per stored series.
 
 export async function run(): Promise<void> {
   await ingestAndQuery();
   memoryPerSeries();
+  await memoryAtBudget();
+}
+
+/**
+ * The store filled until the memory budget refuses (at the default budget for the chart's 512Mi limit),
+ * through real ingest streams into a real aggregator process: its RSS and heap against that limit.
+ */
+export async function memoryAtBudget(): Promise<void> {
+  const LIMIT = 512 * 1024 * 1024;
+  const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--max-store-bytes', String(Math.floor(LIMIT * STORE_SHARE_OF_LIMIT)), '--max-reports-per-second', '1000', '--log-level', 'warn']);
+  const target = `127.0.0.1:${agg.ports['ingest']}`;
+  const metricsUrl = `http://127.0.0.1:${agg.ports['metrics']}/metrics`;
+  const gauge = async (name: string): Promise<number> => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(metricsUrl)).text())?.[1]);
+  let series = 0;
+  try {
+    // Pods of 1000 series each (2 labels, ~60 bytes), until one is refused; bounded at 3000 pods and 120 s.
+    const started = Date.now();
+    for (let p = 0; p < 3000 && Date.now() - started < 120_000; p++) {
+      const r = new TestReporter(target).hello({ namespace: 'mem', name: `pod-${p}`, uid: `uid-${p}`, labels: { app: 'web', 'pod-template-hash': '5d8f9c7b6d' } }, 60_000);
+      const ack = await r.snapshot(Array.from({ length: 1000 }, (_, i) => ({ name: `cm_metric_${Math.floor(i / 10)}`, labels: { path: `/api/v${i % 7}/item`, code: String(200 + (i % 5)) + String(i) }, value: i })));
+      r.close();
+      series += ack.accepted;
+      if (ack.refused > 0) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const rss = await gauge('metrics_relay_aggregator_process_resident_memory_bytes');
+    const heap = await gauge('metrics_relay_aggregator_nodejs_heap_size_used_bytes');
+    const estimate = await gauge('metrics_relay_aggregator_store_bytes');
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    report({ name: `RSS with the store full at the default budget for 512Mi (${series} series)`, value: mib(rss), unit: 'MiB', target: '<= 512' });
+    report({ name: 'V8 heap used, same moment', value: mib(heap), unit: 'MiB', baseline: { name: "the store's own estimate", value: mib(estimate) } });
+    report({ name: 'store estimate per series', value: estimate / Math.max(1, series), unit: 'bytes' });
+  } finally {
+    await agg.stop();
+  }
 }
 
 async function ingestAndQuery(): Promise<void> {

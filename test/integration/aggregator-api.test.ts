@@ -238,7 +238,7 @@ describe('errors are metav1.Status with the reason', () => {
     await reporter().hello({ namespace: 'stale', name: 'p1', labels: { app: 'a' } }).snapshot([{ name: 'cm_x', value: 5 }], { scrapeTimeMs: old });
     const r = await get(`${api}${CM}/v1beta2/namespaces/stale/pods/*/cm_x`);
     expect(r.status).toBe(404);
-    expect(r.json.message).toBe(`the server could not find the metric cm_x for pods matching selector "" in namespace stale: stale since ${new Date(old + 15_000).toISOString()} (last sample at ${new Date(old).toISOString()}, values older than 15s are not served)`);
+    expect(r.json.message).toBe(`the server could not find the metric cm_x for pods in namespace stale: stale since ${new Date(old + 15_000).toISOString()} (last sample at ${new Date(old).toISOString()}, values older than 15s are not served)`);
     const disc = await get(`${api}${CM}/v1beta2`);
     expect(disc.json.resources.map((x: { name: string }) => x.name)).not.toContain('pods/cm_x');
   });
@@ -248,16 +248,24 @@ describe('errors are metav1.Status with the reason', () => {
     for (const m of ['cm_nan', 'cm_inf']) {
       const r = await get(`${api}${CM}/v1beta2/namespaces/nan/pods/*/${m}`);
       expect(r.status).toBe(404);
-      expect(r.json.message).toMatch(new RegExp(`^the server could not find the metric ${m} for pods matching selector "" in namespace nan: stale since \\S+ \\(the last value is (NaN|Infinity); NaN and ±Inf are never served\\)$`));
+      expect(r.json.message).toMatch(new RegExp(`^the server could not find the metric ${m} for pods in namespace nan: stale since \\S+ \\(the last value is (NaN|Infinity); NaN and ±Inf are never served\\)$`));
     }
     expect((await get(`${api}${CM}/v1beta2/namespaces/nan/pods/*/cm_ok`)).json.items[0].value).toBe('1');
   });
 
-  it('500 naming the value when it is beyond what the HPA can hold', async () => {
-    await reporter().hello({ namespace: 'huge', name: 'p1' }).snapshot([{ name: 'cm_big', value: 1e21 }]);
-    const r = await get(`${api}${CM}/v1beta2/namespaces/huge/pods/*/cm_big`);
-    expect(r.status).toBe(500);
-    expect(r.json.message).toContain('value 1e+21 of metric cm_big for Pod p1 cannot be served');
+  it('one pod reporting 1e300 is left out of pods/*, the Service sum and external answers; its 404 says why', async () => {
+    for (const [name, value] of [['web-1', 1], ['web-2', 2], ['web-bad', 1e300]] as const) {
+      await reporter().hello({ namespace: 'huge', name, labels: { app: 'web' } }).snapshot([{ name: 'cm_big', labels: { pod: name }, value }]);
+    }
+    const pods = await get(`${api}${CM}/v1beta2/namespaces/huge/pods/*/cm_big`);
+    expect(pods.status).toBe(200);
+    expect(Object.fromEntries(pods.json.items.map((i: { describedObject: { name: string }; value: string }) => [i.describedObject.name, i.value]))).toEqual({ 'web-1': '1', 'web-2': '2' });
+    const service = await get(`${api}${CM}/v1beta2/namespaces/huge/services/web/cm_big`);
+    expect(service.json.items.map((i: { value: string }) => i.value)).toEqual(['3']);
+    const external = await get(`${api}${EM}/namespaces/huge/cm_big`);
+    expect(external.json.items.map((i: { metricLabels: { pod: string }; value: string }) => [i.metricLabels.pod, i.value]).sort()).toEqual([['web-1', '1'], ['web-2', '2']]);
+    const bad = await get(`${api}${CM}/v1beta2/namespaces/huge/pods/web-bad/cm_big`);
+    expect(bad.json).toEqual(status(404, 'NotFound', expect.stringMatching(/^the server could not find the metric cm_big for pod web-bad in namespace huge: not served: the last value \(at \S+\) cannot be a Kubernetes quantity: \|1e\+300\| is beyond what the HPA can hold \(at most 9223372036854775\.807\)$/)));
   });
 
   it('404 for an unsupported resource, 400 for a bad path, 405 for other methods, 404 for unknown groups', async () => {

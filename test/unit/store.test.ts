@@ -133,8 +133,8 @@ describe('limits', () => {
     const a = store.upsertPod('ns', 'a', '', {}, 1000, 0);
     const b = store.upsertPod('ns', 'b', '', {}, 1000, 0);
     const defs = Array.from({ length: 10 }, (_, i) => def(`m${i}`));
-    expect(store.replaceSeries(a, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 10, refused: 0, reason: '' });
-    expect(store.replaceSeries(b, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 5, refused: 5, reason: 'total series limit of this aggregator (15) reached' });
+    expect(store.replaceSeries(a, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 10, refused: 0, reason: '', cause: 'series_limit' });
+    expect(store.replaceSeries(b, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 5, refused: 5, reason: 'total series limit of this aggregator (15) reached', cause: 'series_limit' });
     expect(store.seriesTotal).toBe(15);
   });
 });
@@ -172,5 +172,114 @@ describe('aggregation rules', () => {
     expect(() => compileRules('{"metrics":[{"name":"a","aggregation":"median","oops":1},{"staleAfter":"soon"}]}', 'r.json')).toThrow(
       'r.json: metrics[0]: unknown key "oops"; r.json: metrics[0]: aggregation must be sum, avg, max or min, not "median"; r.json: metrics[1]: "name" (a metric name or glob) is required',
     );
+  });
+});
+
+describe('one pod cannot spoil an answer for the others', () => {
+  const SERVICE = { resource: 'services', kind: 'Service', apiVersion: 'v1' };
+  /** Three app=web pods with cm_x 1, 2, 3, and one more whose value (or sample time) cannot be served. */
+  function withBadPod(value: number, sampleMs?: number) {
+    const s = setup();
+    for (const i of [1, 2, 3]) s.report(`web-${i}`, { cm_x: i }, { app: 'web' });
+    const bad = s.store.upsertPod('ns', 'web-bad', 'uid-bad', { app: 'web' }, 5000, s.clock.now());
+    s.store.replaceSeries(bad, [def('cm_x')], [value], [sampleMs ?? s.clock.now()], s.clock.now(), s.clock.now());
+    return s;
+  }
+  const values = (list: { object: { name: string }; value: number }[]) => Object.fromEntries(list.map((v) => [v.object.name, v.value]));
+
+  it('a value beyond what the HPA can hold (1e300) is left out of pods/* and the Service sum; its 404 says why', () => {
+    const { provider } = withBadPod(1e300);
+    expect(values(provider.podMetrics('ns', '*', 'cm_x', everything, everything))).toEqual({ 'web-1': 1, 'web-2': 2, 'web-3': 3 });
+    expect(provider.objectMetric(SERVICE, 'ns', 'web', 'cm_x', everything).value).toBe(6);
+    expectNotFound(() => provider.podMetrics('ns', 'web-bad', 'cm_x', everything, everything), /^the server could not find the metric cm_x for pod web-bad in namespace ns: not served: the last value \(at .*\) cannot be a Kubernetes quantity: \|1e\+300\| is beyond what the HPA can hold \(at most 9223372036854775\.807\)$/);
+  });
+
+  it('the same in external answers: the other series are served unchanged', () => {
+    const { store, provider, clock } = setup();
+    const good = store.upsertPod('ns', 'exp', '', {}, 5000, clock.now());
+    store.replaceSeries(good, [def('cm_q', { q: 'a' }), def('cm_q', { q: 'b' })], [1, 2], [clock.now(), clock.now()], clock.now(), clock.now());
+    const bad = store.upsertPod('ns', 'bad', '', {}, 5000, clock.now());
+    store.replaceSeries(bad, [def('cm_q', { q: 'c' })], [-1e300], [clock.now()], clock.now(), clock.now());
+    expect(provider.externalMetrics('ns', 'cm_q', everything).map((v) => [v.labels['q'], v.value])).toEqual([['a', 1], ['b', 2]]);
+    expectNotFound(() => provider.externalMetrics('ns', 'cm_q', parseSelector('q=c')), /the server could not find the metric cm_q for series matching "q=c" in namespace ns: not served: .*\|-1e\+300\| is beyond what the HPA can hold/);
+  });
+
+  it('a sample time outside the years 0001-9999 is left out with the reason, never a 500', () => {
+    for (const t of [8_640_000_000_000_000, -62_135_596_800_001]) {
+      const { provider } = withBadPod(5, t);
+      expect(values(provider.podMetrics('ns', '*', 'cm_x', everything, everything))).toEqual({ 'web-1': 1, 'web-2': 2, 'web-3': 3 });
+      expect(provider.objectMetric(SERVICE, 'ns', 'web', 'cm_x', everything).value).toBe(6);
+      expectNotFound(() => provider.podMetrics('ns', 'web-bad', 'cm_x', everything, everything), new RegExp(`not served: the sample time .*${t > 0 ? '\\+275760-09-13T00:00:00.000Z' : '0000-12-31T23:59:59.999Z'} is outside the years 0001-9999 a Kubernetes timestamp can carry$`));
+    }
+  });
+
+  it('a sum of servable values beyond the HPA range is a 404 for that object only', () => {
+    const { provider, report } = setup();
+    report('a-1', { cm_x: 9e15 }, { app: 'a' });
+    report('a-2', { cm_x: 9e15 }, { app: 'a' });
+    report('b-1', { cm_x: 4 }, { app: 'b' });
+    expectNotFound(() => provider.objectMetric(SERVICE, 'ns', 'a', 'cm_x', everything), /^the server could not find the metric cm_x for services a in namespace ns: the sum of 2 pod value\(s\) cannot be a Kubernetes quantity: \|18000000000000000\| is beyond what the HPA can hold/);
+    expect(provider.objectMetric(SERVICE, 'ns', 'b', 'cm_x', everything).value).toBe(4);
+  });
+
+  it('without a labelSelector, a 404 does not speak of selector ""', () => {
+    const { provider, report, clock } = setup();
+    report('p1', { cm_x: 1 });
+    clock.advance(16_000);
+    expectNotFound(() => provider.podMetrics('ns', '*', 'cm_x', everything, everything), /^the server could not find the metric cm_x for pods in namespace ns: stale since /);
+    expectNotFound(() => provider.externalMetrics('ns', 'cm_x', everything), /^the server could not find the metric cm_x for series in namespace ns: stale since /);
+  });
+});
+
+describe('memory budget and answer size', () => {
+  it('refuses series beyond the byte budget with a reason, keeping what fits and never evicting another pod', () => {
+    const store = new MemoryStore({ maxSeriesPerPod: 1000, maxSeriesTotal: 100_000, maxBytes: 20_000 });
+    const a = store.upsertPod('ns', 'a', '', {}, 1000, 0);
+    const small = Array.from({ length: 10 }, (_, i) => def(`m${i}`));
+    expect(store.replaceSeries(a, small, small.map(() => 1), small.map(() => 0), 0, 0).accepted).toBe(10);
+    const held = store.bytesUsed;
+    const b = store.upsertPod('ns', 'b', '', {}, 1000, 0);
+    const big = Array.from({ length: 100 }, (_, i) => def('cm_big', { i: String(i), pad: 'x'.repeat(100) }));
+    const r = store.replaceSeries(b, big, big.map(() => 2), big.map(() => 0), 0, 0);
+    expect(r.reason).toBe('memory budget of this aggregator (20000 bytes, --max-store-bytes) reached');
+    expect(r.cause).toBe('memory_budget');
+    expect(r.accepted).toBeGreaterThan(0);
+    expect(r.accepted + r.refused).toBe(100);
+    expect(store.bytesUsed).toBeLessThanOrEqual(20_000);
+    expect(store.refusal(b, 'cm_big')).toBe(r.reason);
+    // a's series are untouched, and a pod not yet held is not admitted.
+    expect(a.seriesCount).toBe(10);
+    expect(store.bytesUsed).toBeGreaterThan(held);
+    expect(store.admitPod('ns', 'c', '', { app: 'x'.repeat(20_000) })).toBe(r.reason);
+    expect(store.admitPod('ns', 'a', '', {})).toBeUndefined();
+    // Deleting gives every byte back.
+    store.deletePod('ns', 'a');
+    store.deletePod('ns', 'b');
+    expect(store.bytesUsed).toBe(0);
+  });
+
+  it('refuses an answer over --max-response-bytes before building it, with a 500 Status naming the limit', () => {
+    const store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 1000 });
+    const freshness = new Freshness(() => noRules, undefined);
+    const provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), () => 0, 4096);
+    for (let p = 0; p < 30; p++) {
+      const pod = store.upsertPod('ns', `pod-${p}`, '', { app: 'web', p: String(p) }, 5000, 0);
+      store.replaceSeries(pod, [def('cm_x', { big: 'x'.repeat(100), p: String(p) })], [p], [0], 0, 0);
+    }
+    for (const call of [() => provider.podMetrics('ns', '*', 'cm_x', parseSelector('app=web'), everything), () => provider.externalMetrics('ns', 'cm_x', everything)]) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as ApiError).code).toBe(500);
+      expect((err as ApiError).reason).toBe('InternalError');
+      expect((err as ApiError).message).toMatch(/^Internal error occurred: the answer for .* would be larger than this server's limit of 4096 bytes \(--max-response-bytes\): (the labelSelector "app=web" matched too much|no labelSelector was given); narrow the labelSelector$/);
+    }
+    // A narrower selector is answered.
+    expect(provider.podMetrics('ns', '*', 'cm_x', parseSelector('app=web,p in (1,2)'), everything)).toHaveLength(2);
+    expect(provider.externalMetrics('ns', 'cm_x', parseSelector('p in (1,2)'))).toHaveLength(2);
   });
 });

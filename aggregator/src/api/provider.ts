@@ -2,7 +2,12 @@ import type { Selector } from '../selector.js';
 import { labelsKey, type MemoryStore, type Pod, type SeriesDefinition } from '../store/memory-store.js';
 import type { Freshness } from '../store/freshness.js';
 import type { Aggregation, MetricPolicy } from '../rules.js';
-import { notFound, unavailable, ApiError } from './status.js';
+import { internal, notFound, unavailable, ApiError } from './status.js';
+import { quantityProblem } from './quantity.js';
+import { definitionBytes } from '../store/memory-estimate.js';
+
+/** Bytes of one answer item beyond its names and labels (describedObject, timestamp, window, value, keys). */
+const ITEM_BYTES = 200;
 
 /** A namespaced kind whose objects select pods, as named in API paths (group-qualified plural). */
 export interface ObjectKind {
@@ -65,7 +70,7 @@ interface PodValue {
   windowMs: number;
 }
 
-/** Why nothing could be served: the three outcomes design.md asks the 404 message to tell apart. */
+/** Why nothing could be served: the outcomes a 404 message tells apart (README, "Troubleshooting"). */
 type Miss = { why: 'no-series' } | { why: 'stale'; lastMs: number; reason: string };
 
 /**
@@ -80,23 +85,29 @@ export class MetricsProvider {
     private readonly freshness: Freshness,
     private readonly objects: ObjectSelectors,
     private readonly now: () => number = Date.now,
+    /** --max-response-bytes: an answer estimated larger is refused before it is built. */
+    private readonly maxAnswerBytes = Infinity,
   ) {}
 
   /** Pods metric for one pod (C1 with pods) or every pod matching `selector` (C2). */
   podMetrics(namespace: string, podName: string | '*', metric: string, selector: Selector, metricSelector: Selector): MetricValue[] {
     const pods = this.store.podsWithMetric(namespace, metric);
-    if (!pods || pods.size === 0) throw this.neverReported(metric, 'pods', namespace);
+    if (!pods || pods.size === 0) throw this.neverReported(metric, podName === '*' ? 'pods' : `pod ${podName}`, namespace, podName === '*' ? undefined : podName);
     const policy = this.freshness.policy(metric);
     const now = this.now();
     const out: MetricValue[] = [];
     let matched = 0;
     let seriesSeen = 0;
-    let lastMs = -1;
+    let lastMs = -Infinity;
     let reason = '';
+    const itemBytes = ITEM_BYTES + namespace.length + 2 * metric.length + 2 * metricSelector.toString().length;
+    let answerBytes = 0;
     const consider = (pod: Pod, indexes: readonly number[]): void => {
       matched++;
       const v = this.podValue(pod, indexes, metricSelector, policy, now);
       if ('value' in v) {
+        answerBytes += itemBytes + pod.name.length;
+        if (answerBytes > this.maxAnswerBytes) throw this.tooLarge(`pods/${podName}/${metric} in namespace ${namespace}`, selector);
         out.push({ object: this.describePod(pod), metric, value: v.value, sampleMs: v.sampleMs, windowMs: v.windowMs });
       } else if (v.why === 'stale') {
         seriesSeen++;
@@ -114,9 +125,11 @@ export class MetricsProvider {
       if (pod && indexes && selector.matches(pod.labels)) consider(pod, indexes);
     }
     if (out.length > 0) return out;
-    const target = podName === '*' ? `pods matching selector "${selector.toString()}"` : `pod ${podName}`;
+    const target = podName !== '*' ? `pod ${podName}` : selector.empty ? 'pods' : `pods matching selector "${selector.toString()}"`;
     if (matched === 0) {
-      const why = podName === '*' ? `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)` : `pod ${podName} does not report it`;
+      const refused = podName === '*' ? undefined : this.refusal(namespace, metric, podName);
+      if (refused) throw notFound(`the server could not find the metric ${metric} for pod ${podName} in namespace ${namespace}: ${refused}`);
+      const why = podName !== '*' ? `pod ${podName} does not report it` : selector.empty ? 'no pod of that metric in the namespace' : `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)`;
       throw notFound(`the server could not find the metric ${metric} for pods in namespace ${namespace}: ${why}`);
     }
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${target} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
@@ -149,7 +162,7 @@ export class MetricsProvider {
     }
     if (out.length > 0) return out;
     if (firstMiss) throw firstMiss;
-    throw notFound(`the server could not find the metric ${metric} for ${kind.resource} in namespace ${namespace}: no ${kind.resource} matched the selector "${selector.toString()}"`);
+    throw notFound(`the server could not find the metric ${metric} for ${kind.resource} in namespace ${namespace}: ${selector.empty ? `no ${kind.resource} in the namespace` : `no ${kind.resource} matched the selector "${selector.toString()}"`}`);
   }
 
   /**
@@ -159,12 +172,14 @@ export class MetricsProvider {
    */
   externalMetrics(namespace: string, metric: string, selector: Selector): ExternalValue[] {
     const names = this.store.namesMatchingLower(namespace, metric.toLowerCase());
-    if (!names || names.size === 0) throw this.neverReported(metric, 'external metrics', namespace);
+    if (!names || names.size === 0) throw this.neverReported(metric, 'external metrics', namespace, undefined, undefined, true);
     const now = this.now();
     const best = new Map<string, ExternalValue>();
     let matched = 0;
-    let lastMs = -1;
+    let lastMs = -Infinity;
     let reason = '';
+    // Counted as items are kept (de-duplicated), so the keys and the answer stay within about the limit.
+    let answerBytes = 0;
     for (const name of names) {
       const policy = this.freshness.policy(name);
       for (const [pod, indexes] of this.store.podsWithMetric(namespace, name) ?? []) {
@@ -183,6 +198,10 @@ export class MetricsProvider {
           }
           const key = `${def.name}\u0000${labelsKey(def.labels)}`;
           const held = best.get(key);
+          if (!held) {
+            answerBytes += ITEM_BYTES + 2 * (def.bytes ?? definitionBytes(def));
+            if (answerBytes > this.maxAnswerBytes) throw this.tooLarge(`external metric ${metric} in namespace ${namespace}`, selector);
+          }
           if (!held || sampleMs > held.sampleMs) {
             best.set(key, { metric: def.name, labels: def.labels, value, sampleMs, windowMs: windowOf(pod, def) });
           }
@@ -190,18 +209,18 @@ export class MetricsProvider {
       }
     }
     if (best.size > 0) return [...best.values()];
-    if (matched === 0) throw notFound(`the server could not find the external metric ${metric} in namespace ${namespace}: no series matched the selector "${selector.toString()}"`);
-    throw this.staleError(metric, `series matching "${selector.toString()}"`, namespace, reason);
+    if (matched === 0) throw notFound(`the server could not find the external metric ${metric} in namespace ${namespace}: ${selector.empty ? 'no series of that metric in the namespace' : `no series matched the selector "${selector.toString()}"`}`);
+    throw this.staleError(metric, selector.empty ? 'series' : `series matching "${selector.toString()}"`, namespace, reason);
   }
 
   private aggregate(object: DescribedObject, what: string, namespace: string, metric: string, metricSelector: Selector, podFilter: (pod: Pod) => boolean): MetricValue {
     const pods = this.store.podsWithMetric(namespace, metric);
-    if (!pods || pods.size === 0) throw this.neverReported(metric, what, namespace);
+    if (!pods || pods.size === 0) throw this.neverReported(metric, what, namespace, undefined, podFilter);
     const policy = this.freshness.policy(metric);
     const now = this.now();
     const values: PodValue[] = [];
     let matched = 0;
-    let lastMs = -1;
+    let lastMs = -Infinity;
     let reason = '';
     let seriesSeen = 0;
     for (const [pod, indexes] of pods) {
@@ -215,7 +234,17 @@ export class MetricsProvider {
       }
     }
     if (values.length > 0) {
-      return { object, metric, value: combine(policy.aggregation, values.map((v) => v.value)), sampleMs: Math.max(...values.map((v) => v.sampleMs)), windowMs: Math.max(...values.map((v) => v.windowMs)) };
+      const value = combine(policy.aggregation, values.map((v) => v.value));
+      // Each pod's value is servable; their sum may still not be (the one item of this answer).
+      const problem = quantityProblem(value);
+      if (problem) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: the ${policy.aggregation} of ${values.length} pod value(s) cannot be a Kubernetes quantity: ${problem}`);
+      let sampleMs = 0;
+      let windowMs = 0;
+      for (const v of values) {
+        if (v.sampleMs > sampleMs) sampleMs = v.sampleMs;
+        if (v.windowMs > windowMs) windowMs = v.windowMs;
+      }
+      return { object, metric, value, sampleMs, windowMs };
     }
     if (matched === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no pod matched (${pods.size} pod(s) in the namespace report it, none selected by ${what})`);
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
@@ -228,7 +257,7 @@ export class MetricsProvider {
     let count = 0;
     let sampleMs = 0;
     let windowMs = 0;
-    let lastMs = -1;
+    let lastMs = -Infinity;
     let lastIndex = -1;
     let anyMatched = false;
     for (const i of indexes) {
@@ -257,8 +286,31 @@ export class MetricsProvider {
     return d;
   }
 
-  private neverReported(metric: string, what: string, namespace: string): ApiError {
-    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: it was never reported (no series of that name is held)`);
+  /** Not held at all: say so, or why a pod's series of that name were refused at ingest (the Ack's reason). */
+  private neverReported(metric: string, what: string, namespace: string, podName?: string, podFilter?: (pod: Pod) => boolean, caseless = false): ApiError {
+    const refused = this.refusal(namespace, metric, podName, podFilter, caseless);
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: ${refused ?? 'it was never reported (no series of that name is held)'}`);
+  }
+
+  /** The refusal of `metric` by one pod, or by the first pod of the namespace (passing podFilter) that had one. */
+  private refusal(namespace: string, metric: string, podName?: string, podFilter?: (pod: Pod) => boolean, caseless = false): string | undefined {
+    const explain = (pod: Pod, why: string) => `the series of pod ${pod.name} were refused at ingest: ${why}`;
+    if (podName !== undefined) {
+      const pod = this.store.getPod(namespace, podName);
+      const why = pod && this.store.refusal(pod, metric);
+      return pod && why ? explain(pod, why) : undefined;
+    }
+    const lower = metric.toLowerCase();
+    for (const pod of this.store.podsIn(namespace)) {
+      if (podFilter && !podFilter(pod)) continue;
+      for (const [name, why] of pod.refused) if (name === metric || (caseless && name.toLowerCase() === lower)) return explain(pod, why);
+    }
+    return undefined;
+  }
+
+  /** A Status for an answer over --max-response-bytes, before it is built. */
+  private tooLarge(what: string, selector: Selector): ApiError {
+    return internal(`the answer for ${what} would be larger than this server's limit of ${this.maxAnswerBytes} bytes (--max-response-bytes): ${selector.empty ? 'no labelSelector was given' : `the labelSelector "${selector.toString()}" matched too much`}; narrow the labelSelector`);
   }
 
   private staleError(metric: string, what: string, namespace: string, reason: string): ApiError {

@@ -2,6 +2,7 @@ import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { parseSelector, SelectorError, type Selector } from '../selector.js';
 import { formatQuantity, QuantityError } from './quantity.js';
+import { rfc3339 as timestamp } from './timestamp.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { ApiError, badRequest, internal, notFound, statusBody } from './status.js';
 import { MetricsProvider, OBJECT_KINDS, POD_KIND, type DescribedObject, type ExternalValue, type MetricValue, type ObjectKind } from './provider.js';
@@ -145,19 +146,8 @@ function selectorParam(query: URLSearchParams, name: string): Selector {
   }
 }
 
-/** metav1.Time: RFC 3339 in UTC, whole seconds. */
-let lastSecond = -1;
-let lastStamp = '';
-function timestamp(ms: number): string {
-  const sec = Math.floor(ms / 1000);
-  // Most values of one answer share their scrape second: format each second once.
-  if (sec !== lastSecond) {
-    lastSecond = sec;
-    lastStamp = new Date(sec * 1000).toISOString().replace('.000Z', 'Z');
-  }
-  return lastStamp;
-}
-
+// NOTE: the provider leaves out values and times that cannot be served (Freshness.servable); these throws are a
+// last guard, a 500 for the whole answer.
 function quantity(v: { value: number; metric: string }, what: string): string {
   try {
     return formatQuantity(v.value);

@@ -3,10 +3,28 @@ import type { Logger } from 'pino';
 import { loadIngest, type WireAck, type WireReportRequest, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
 import type { MemoryStore, Pod, SeriesDefinition } from '../store/memory-store.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
+import { DEFAULT_LABEL_LIMITS, podLabelProblem, seriesLabelProblem, type LabelLimits } from './label-limits.js';
+import { definitionBytes, stringBytes } from '../store/memory-estimate.js';
 
 export const MAX_SERIES_ID = 65535;
 const DEFAULT_INTERVAL_MS = 5000;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const MAX_UID_LENGTH = 128;
+/** A scrape error is kept for the status page; longer text is cut. */
+const MAX_ERROR_LENGTH = 1024;
+/** A stream's definition table entry beyond the definition's strings (counted in the store's memory budget). */
+const STREAM_DEF_BYTES = 100;
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5000;
+
+/** A definition the stream made that is not held: the snapshots that use its id have it refused, with `reason`. */
+interface RefusedDefinition {
+  name: string;
+  reason: string;
+  /** Counter label of metrics_relay_aggregator_rejected_reports_total. */
+  cause: 'label_limit' | 'memory_budget';
+}
+type StreamDefinition = SeriesDefinition | RefusedDefinition;
+const isRefused = (d: StreamDefinition): d is RefusedDefinition => 'reason' in d;
 
 /** Invalid input on a stream: ends that stream with the given status; nothing of it is applied. */
 class StreamError extends Error {
@@ -82,6 +100,9 @@ export interface IngestOptions {
   metrics: AggregatorMetrics;
   logger: Logger;
   warmUp: WarmUp;
+  labelLimits?: LabelLimits;
+  /** Sample times further ahead of this replica's clock are clamped to the receive time (--max-clock-skew). */
+  maxClockSkewMs?: number;
   now?: () => number;
 }
 
@@ -95,6 +116,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
   const { service } = loadIngest();
 
   const limits = opts.limits ?? { maxStreamsPerPod: 4, maxReportsPerSecond: 20 };
+  const labelLimits = opts.labelLimits ?? DEFAULT_LABEL_LIMITS;
+  const maxClockSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const streamsPerPod = new Map<string, number>();
 
   function report(call: grpc.ServerDuplexStream<WireReportRequest, WireAck>): void {
@@ -110,10 +133,17 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
     let podKey: string | undefined;
     let windowStartMs = 0;
     let windowCount = 0;
-    const defs = new Map<number, SeriesDefinition>();
+    const defs = new Map<number, StreamDefinition>();
+    /** Bytes this stream's definitions took from the store's memory budget; given back when it ends. */
+    let defBytes = 0;
     // The last snapshot's ids and their resolved definitions: steady-state snapshots repeat them exactly.
     let lastIds: number[] = [];
     let lastResolved: SeriesDefinition[] = [];
+    // When some of those ids name refused definitions: the positions kept, and why the others were refused.
+    let lastKeep: number[] | undefined;
+    let lastRefusals = new Map<string, string>();
+    let lastRefusedCounts = new Map<RefusedDefinition['cause'], number>();
+    let clampWarned = false;
     let pod: Pod | undefined;
     let done = false;
     metrics.streams.inc();
@@ -123,6 +153,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       done = true;
       metrics.streams.dec();
       warmUp.gone(call);
+      store.releaseBytes(defBytes);
+      defBytes = 0;
       if (podKey) {
         const left = (streamsPerPod.get(podKey) ?? 1) - 1;
         if (left <= 0) streamsPerPod.delete(podKey);
@@ -152,9 +184,11 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (pod) throw new StreamError(grpc.status.INVALID_ARGUMENT, 'a second Hello on the same stream', 'invalid_message');
             const h = msg.hello!;
             const id = h.pod;
-            if (!id || !DNS_LABEL.test(id.namespace) || id.name === '' || id.name.length > 253) {
-              throw new StreamError(grpc.status.INVALID_ARGUMENT, `Hello must name the pod (valid namespace and name), got namespace=${JSON.stringify(id?.namespace ?? '')} name=${JSON.stringify(id?.name ?? '')}`, 'invalid_message');
+            if (!id || !DNS_LABEL.test(id.namespace) || id.namespace.length > 63 || id.name === '' || id.name.length > 253 || id.uid.length > MAX_UID_LENGTH) {
+              throw new StreamError(grpc.status.INVALID_ARGUMENT, `Hello must name the pod (valid namespace, name and uid), got namespace=${JSON.stringify(id?.namespace.slice(0, 64) ?? '')} name=${JSON.stringify(id?.name.slice(0, 254) ?? '')}`, 'invalid_message');
             }
+            const labelProblem = podLabelProblem(id.labels ?? {});
+            if (labelProblem) throw new StreamError(grpc.status.INVALID_ARGUMENT, `Hello for pod ${id.namespace}/${id.name}: ${labelProblem}`, 'label_limit');
             if (bound && (bound.namespace !== id.namespace || bound.name !== id.name || (bound.uid !== '' && bound.uid !== id.uid))) {
               throw new StreamError(grpc.status.PERMISSION_DENIED, `this stream's token is bound to pod ${bound.namespace}/${bound.name} (uid ${bound.uid}); it may not report for pod ${id.namespace}/${id.name} (uid ${id.uid || 'none'})`, 'forged_identity');
             }
@@ -163,6 +197,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (open >= limits.maxStreamsPerPod) {
               throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `pod ${key} already has ${open} open streams on this aggregator (limit ${limits.maxStreamsPerPod})`, 'too_many_streams');
             }
+            const over = store.admitPod(id.namespace, id.name, id.uid, id.labels ?? {});
+            if (over) throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `pod ${key} cannot be held: ${over}`, 'memory_budget');
             streamsPerPod.set(key, open + 1);
             podKey = key;
             const intervalMs = h.interval_ms > 0 ? h.interval_ms : DEFAULT_INTERVAL_MS;
@@ -206,59 +242,156 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
     call.on('error', () => finish());
     call.on('cancelled', () => finish());
 
+    /** Holds a definition for the stream, charged to the memory budget (refused with a reason when it does not fit). */
+    function define(id: number, d: StreamDefinition): void {
+      const old = defs.get(id);
+      if (old) {
+        store.releaseBytes(streamCost(old));
+        defBytes -= streamCost(old);
+      }
+      if (store.chargeBytes(streamCost(d))) defBytes += streamCost(d);
+      else d = { name: d.name.length <= labelLimits.maxValueBytes ? d.name : '', reason: store.budgetReason, cause: 'memory_budget' };
+      defs.set(id, d);
+    }
+
     function applySnapshot(p: Pod, snap: WireSnapshot): WireAck {
       // Validate everything first: a bad snapshot must change nothing.
-      const newDefs: [number, SeriesDefinition][] = [];
-      for (const d of snap.defs) newDefs.push([d.id, toDefinition(d)]);
-      const lookup = (id: number): SeriesDefinition | undefined => {
+      const newDefs: [number, StreamDefinition][] = [];
+      for (const d of snap.defs) newDefs.push([d.id, toDefinition(d, labelLimits)]);
+      const lookup = (id: number): StreamDefinition | undefined => {
         for (let i = newDefs.length - 1; i >= 0; i--) if (newDefs[i]![0] === id) return newDefs[i]![1];
         return defs.get(id);
       };
+      const podLabels = snap.pod_labels ? { ...snap.pod_labels.labels } : undefined;
+      const labelProblem = podLabels && podLabelProblem(podLabels);
+      if (labelProblem) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: ${labelProblem}`, 'label_limit');
       metrics.snapshots.inc({ status: snap.status });
       if (snap.status !== 'OK') {
-        for (const [id, d] of newDefs) defs.set(id, d);
-        store.markFailed(p, snap.error, snap.status === 'BREAKER_OPEN', now());
-        if (snap.pod_labels) p.labels = { ...snap.pod_labels.labels };
+        for (const [id, d] of newDefs) define(id, d);
+        store.markFailed(p, snap.error.length > MAX_ERROR_LENGTH ? `${snap.error.slice(0, MAX_ERROR_LENGTH)}...` : snap.error, snap.status === 'BREAKER_OPEN', now());
+        if (podLabels) store.setPodLabels(p, podLabels);
         return { seq: snap.seq, accepted: 0, refused: 0, reason: '' };
       }
       const n = snap.ids.length;
       if (snap.values.length !== n) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: ${n} ids but ${snap.values.length} values`, 'invalid_message');
       if (snap.timestamps_ms.length !== 0 && snap.timestamps_ms.length !== n) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: ${n} ids but ${snap.timestamps_ms.length} timestamps`, 'invalid_message');
       const ids = snap.ids;
-      let resolved = lastResolved;
       if (newDefs.length > 0 || !sameIds(ids, lastIds)) {
-        resolved = new Array(n);
         const seen = new Set<number>();
         for (let i = 0; i < n; i++) {
-          const def = lookup(ids[i]!);
-          if (!def) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: series id ${ids[i]} is not defined on this stream`, 'invalid_message');
+          if (!lookup(ids[i]!)) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: series id ${ids[i]} is not defined on this stream`, 'invalid_message');
           if (seen.has(ids[i]!)) throw new StreamError(grpc.status.INVALID_ARGUMENT, `snapshot ${snap.seq}: series id ${ids[i]} appears twice`, 'invalid_message');
           seen.add(ids[i]!);
-          resolved[i] = def;
         }
-        for (const [id, d] of newDefs) defs.set(id, d);
-        lastIds = ids;
-        lastResolved = resolved;
+        for (const [id, d] of newDefs) define(id, d);
+        resolveIds(ids);
       }
-      if (snap.pod_labels) p.labels = { ...snap.pod_labels.labels };
-      const times = snap.timestamps_ms.length === n ? snap.timestamps_ms : constant(n, snap.scrape_time_ms);
-      const result = store.replaceSeries(p, resolved, snap.values, times, snap.scrape_time_ms, now());
+      if (podLabels) store.setPodLabels(p, podLabels);
+      const received = now();
+      const { scrapeMs, times } = clampTimes(p, snap, received);
+      let values: ArrayLike<number> = snap.values;
+      let sampleTimes = times;
+      if (lastKeep) {
+        values = lastKeep.map((i) => snap.values[i]!);
+        sampleTimes = lastKeep.map((i) => times[i]!);
+      }
+      const result = store.replaceSeries(p, lastResolved, values, sampleTimes, scrapeMs, received, lastRefusals);
       metrics.samplesIngested.inc(result.accepted);
+      let refused = result.refused;
+      const reasons: string[] = [];
       if (result.refused > 0) {
-        metrics.rejected.inc({ reason: 'series_limit' }, result.refused);
-        log.warn({ namespace: p.namespace, pod: p.name, refused: result.refused, reason: result.reason }, 'series refused');
+        metrics.rejected.inc({ reason: result.cause }, result.refused);
+        reasons.push(result.reason);
       }
-      return { seq: snap.seq, accepted: result.accepted, refused: result.refused, reason: result.reason };
+      for (const [cause, count] of lastRefusedCounts) {
+        metrics.rejected.inc({ reason: cause }, count);
+        refused += count;
+      }
+      // The first refusal of each cause is the Ack's reason (the pod's 404s repeat them per metric name).
+      if (lastRefusals.size > 0) reasons.unshift(...new Set(lastRefusals.values()));
+      const reason = [...new Set(reasons)].slice(0, 3).join('; ');
+      if (refused > 0) log.warn({ namespace: p.namespace, pod: p.name, refused, reason }, 'series refused');
+      return { seq: snap.seq, accepted: result.accepted, refused, reason };
+    }
+
+    /** Resolves a snapshot's ids (all defined) to held definitions; refused ones are set aside with their reasons. */
+    function resolveIds(ids: number[]): void {
+      const resolved: SeriesDefinition[] = [];
+      const keep: number[] = [];
+      const refusals = new Map<string, string>();
+      const counts = new Map<RefusedDefinition['cause'], number>();
+      for (let i = 0; i < ids.length; i++) {
+        const d = defs.get(ids[i]!)!;
+        if (isRefused(d)) {
+          counts.set(d.cause, (counts.get(d.cause) ?? 0) + 1);
+          // A metric name too long to query is counted but not remembered.
+          if (d.name !== '' && !refusals.has(d.name)) refusals.set(d.name, d.reason);
+          continue;
+        }
+        resolved.push(d);
+        keep.push(i);
+      }
+      lastIds = ids;
+      lastResolved = resolved;
+      lastKeep = keep.length < ids.length ? keep : undefined;
+      lastRefusals = refusals;
+      lastRefusedCounts = counts;
+    }
+
+    /**
+     * Sample times are the aggregator's to judge: one further ahead of this replica's clock than --max-clock-skew
+     * is clamped to the receive time and counted, so a pod cannot keep its values fresh after it stops reporting.
+     */
+    function clampTimes(p: Pod, snap: WireSnapshot, received: number): { scrapeMs: number; times: ArrayLike<number> } {
+      const latest = received + maxClockSkewMs;
+      let clamped = 0;
+      let scrapeMs = snap.scrape_time_ms;
+      if (scrapeMs > latest) scrapeMs = received;
+      let times: ArrayLike<number>;
+      if (snap.timestamps_ms.length === snap.ids.length && snap.ids.length > 0) {
+        times = snap.timestamps_ms;
+        for (let i = 0; i < times.length; i++) {
+          if (times[i]! <= latest) continue;
+          if (clamped++ === 0) times = Float64Array.from(snap.timestamps_ms);
+          (times as Float64Array)[i] = received;
+        }
+      } else {
+        times = constant(snap.ids.length, scrapeMs);
+        if (scrapeMs !== snap.scrape_time_ms) clamped = snap.ids.length;
+      }
+      if (clamped > 0) {
+        metrics.clampedTimes.inc({ reason: 'ahead_of_clock' }, clamped);
+        if (!clampWarned) {
+          clampWarned = true;
+          log.warn({ namespace: p.namespace, pod: p.name, clamped, maxClockSkewMs }, 'sample times ahead of this replica\'s clock were clamped to the receive time (logged once per stream)');
+        }
+      }
+      return { scrapeMs, times };
     }
   }
 
   return { service, implementation: { report } };
 }
 
-function toDefinition(d: WireSeriesDef): SeriesDefinition {
+function toDefinition(d: WireSeriesDef, limits: LabelLimits): StreamDefinition {
   if (d.id > MAX_SERIES_ID) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id} is above the limit ${MAX_SERIES_ID}`, 'invalid_message');
-  if (d.name === '' || d.name.includes('/') || d.name.includes('%')) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id}: invalid metric name ${JSON.stringify(d.name)}`, 'invalid_message');
-  return { name: d.name, labels: d.labels ?? {}, kind: d.kind, windowMs: d.kind === 'RATE' ? d.window_ms : 0 };
+  if (d.name === '' || d.name.includes('/') || d.name.includes('%')) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id}: invalid metric name ${JSON.stringify(d.name.slice(0, 256))}`, 'invalid_message');
+  const labels = d.labels ?? {};
+  // NOTE: a series over the byte limits is refused (in the Ack), not the stream: the pod's other series still count.
+  const problem = seriesLabelProblem(d.name, labels, limits);
+  if (problem) return { name: Buffer.byteLength(d.name) <= limits.maxValueBytes ? d.name : '', reason: problem, cause: 'label_limit' };
+  const def: SeriesDefinition = { name: d.name, labels, kind: d.kind, windowMs: d.kind === 'RATE' ? d.window_ms : 0 };
+  def.bytes = definitionBytes(def);
+  return def;
+}
+
+/**
+ * Budget bytes a stream's definition takes. A refusal for the budget itself costs nothing: it shares the name and
+ * reason strings and is bounded by the ids a stream may use (MAX_SERIES_ID).
+ */
+function streamCost(d: StreamDefinition): number {
+  if (!isRefused(d)) return STREAM_DEF_BYTES + d.bytes!;
+  return d.cause === 'memory_budget' ? 0 : STREAM_DEF_BYTES + stringBytes(d.name) + stringBytes(d.reason);
 }
 
 function sameIds(a: number[], b: number[]): boolean {

@@ -1,4 +1,5 @@
 import type { Kind } from '../../../common/src/proto.js';
+import { NAME_BYTES, POD_BYTES, SERIES_BYTES, definitionBytes, labelsBytes, stringBytes } from './memory-estimate.js';
 
 /** Labels of a pod or a series. Treated as immutable once stored. */
 export type Labels = Readonly<Record<string, string>>;
@@ -10,6 +11,8 @@ export interface SeriesDefinition {
   kind: Kind;
   /** Rate window in ms for RATE series; 0 otherwise. */
   windowMs: number;
+  /** Estimated heap bytes of the name and labels (definitionBytes); computed by the store when absent. */
+  bytes?: number;
 }
 
 /** A pod as held by the store. Fields are read-only for callers. */
@@ -37,17 +40,29 @@ export interface Pod {
   seriesCount: number;
   /** Scrape time of the snapshot that produced the held series (later scrapes win across streams). */
   snapshotMs: number;
+  /** Metric names of the last snapshot that were refused, with why (at most MAX_REFUSED_NAMES), for the 404. */
+  refused: ReadonlyMap<string, string>;
+  /** Estimated heap bytes of the pod entry itself (identity, labels, last error, refusals) and of its series. */
+  fixedBytes: number;
+  seriesBytes: number;
 }
 
 export interface StoreLimits {
   maxSeriesPerPod: number;
   maxSeriesTotal: number;
+  /** Estimated heap bytes all pods and series may hold (memory-estimate.ts); unlimited when absent. */
+  maxBytes?: number;
 }
+
+/** Refused metric names remembered per pod: enough to explain a 404, bounded so refusals cannot fill memory. */
+export const MAX_REFUSED_NAMES = 16;
 
 export interface ApplyResult {
   accepted: number;
   refused: number;
   reason: string;
+  /** What refused series (counter label of metrics_relay_aggregator_rejected_reports_total). */
+  cause: 'series_limit' | 'memory_budget';
 }
 
 /**
@@ -66,11 +81,50 @@ export class MemoryStore {
   /** namespace -> lower-cased name -> exact names (external metrics are matched case-insensitively). */
   private readonly lowerIndex = new Map<string, Map<string, Set<string>>>();
   private total = 0;
+  private used = 0;
+  private readonly maxBytes: number;
 
-  constructor(private readonly limits: StoreLimits) {}
+  constructor(private readonly limits: StoreLimits) {
+    this.maxBytes = limits.maxBytes ?? Infinity;
+    this.budgetReason = `memory budget of this aggregator (${this.maxBytes} bytes, --max-store-bytes) reached`;
+  }
 
   get seriesTotal(): number {
     return this.total;
+  }
+
+  /** Estimated heap bytes held: pods, series, and what streams charged (chargeBytes). */
+  get bytesUsed(): number {
+    return this.used;
+  }
+
+  get bytesLimit(): number {
+    return this.maxBytes;
+  }
+
+  /** Whether `bytes` more would pass the budget. */
+  private overBudget(bytes: number): boolean {
+    return this.used + bytes > this.maxBytes;
+  }
+
+  /** The refusal text of the memory budget (one string, shared by every refusal). */
+  readonly budgetReason: string;
+
+  /** Takes `bytes` from the budget for memory held outside the store (a stream's definitions). False if they do not fit. */
+  chargeBytes(bytes: number): boolean {
+    if (this.overBudget(bytes)) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  releaseBytes(bytes: number): void {
+    this.used -= bytes;
+  }
+
+  /** Why a pod not yet held cannot be (memory budget), or undefined when it can, or is already held. */
+  admitPod(namespace: string, name: string, uid: string, labels: Labels): string | undefined {
+    if (this.getPod(namespace, name)) return undefined;
+    return this.overBudget(podFixedBytes(namespace, name, uid, labels, '', EMPTY_REFUSED)) ? this.budgetReason : undefined;
   }
 
   get podTotal(): number {
@@ -85,7 +139,7 @@ export class MemoryStore {
     if (!byName) this.pods.set(namespace, (byName = new Map()));
     let pod = byName.get(name);
     if (!pod) {
-      pod = { namespace, name, uid, labels, intervalMs, lastReportMs: nowMs, staleSinceMs: undefined, lastError: '', defs: [], values: EMPTY, times: EMPTY, byName: new Map(), seriesCount: 0, snapshotMs: 0 };
+      pod = { namespace, name, uid, labels, intervalMs, lastReportMs: nowMs, staleSinceMs: undefined, lastError: '', defs: [], values: EMPTY, times: EMPTY, byName: new Map(), seriesCount: 0, snapshotMs: 0, refused: EMPTY_REFUSED, fixedBytes: 0, seriesBytes: 0 };
       byName.set(name, pod);
     } else {
       if (pod.uid !== uid && uid !== '') this.clearSeries(pod); // a new pod with the same name: old values are not its values
@@ -94,7 +148,14 @@ export class MemoryStore {
       pod.intervalMs = intervalMs;
       pod.lastReportMs = nowMs;
     }
+    this.refixBytes(pod);
     return pod;
+  }
+
+  /** Replaces the pod's labels (the downward API file changed). */
+  setPodLabels(pod: Pod, labels: Labels): void {
+    pod.labels = labels;
+    this.refixBytes(pod);
   }
 
   getPod(namespace: string, name: string): Pod | undefined {
@@ -105,20 +166,40 @@ export class MemoryStore {
    * Replaces the pod's series with exactly `series` (values parallel to defs). Series beyond the per-pod or total
    * limit are refused and counted; the accepted ones are applied. A snapshot older than the held one is ignored.
    */
-  replaceSeries(pod: Pod, defs: readonly SeriesDefinition[], values: ArrayLike<number>, sampleMs: ArrayLike<number>, snapshotMs: number, nowMs: number): ApplyResult {
+  replaceSeries(pod: Pod, defs: readonly SeriesDefinition[], values: ArrayLike<number>, sampleMs: ArrayLike<number>, snapshotMs: number, nowMs: number, refusedEarlier: ReadonlyMap<string, string> = EMPTY_REFUSED): ApplyResult {
     pod.lastReportMs = nowMs;
     pod.staleSinceMs = undefined;
     pod.lastError = '';
-    if (snapshotMs < pod.snapshotMs) return { accepted: 0, refused: 0, reason: 'older than the held snapshot (ignored)' };
+    if (snapshotMs < pod.snapshotMs) return { accepted: 0, refused: 0, reason: 'older than the held snapshot (ignored)', cause: 'series_limit' };
     pod.snapshotMs = snapshotMs;
     const room = Math.min(this.limits.maxSeriesPerPod, this.limits.maxSeriesTotal - (this.total - pod.seriesCount));
     const n = defs.length;
-    const accepted = Math.max(0, Math.min(n, room));
+    let accepted = Math.max(0, Math.min(n, room));
     let reason = '';
     if (accepted < n) {
       reason = room >= this.limits.maxSeriesPerPod || accepted === this.limits.maxSeriesPerPod
         ? `series limit per pod (${this.limits.maxSeriesPerPod}) reached`
         : `total series limit of this aggregator (${this.limits.maxSeriesTotal}) reached`;
+    }
+    // The memory budget: the same series as held cost nothing new; otherwise keep the prefix that fits.
+    let seriesBytes = pod.seriesBytes;
+    if (!sameDefs(pod.defs, defs, accepted)) {
+      const bytesRoom = this.maxBytes - (this.used - pod.seriesBytes);
+      seriesBytes = 0;
+      for (let i = 0; i < accepted; i++) {
+        const d = defs[i]!;
+        // A new name costs its index entries; sidecars send a family's series together, so "new" is "unlike the last".
+        const cost = SERIES_BYTES + (d.bytes ??= definitionBytes(d)) + (i === 0 || defs[i - 1]!.name !== d.name ? NAME_BYTES : 0);
+        if (seriesBytes + cost > bytesRoom) {
+          accepted = i;
+          reason = this.budgetReason;
+          break;
+        }
+        seriesBytes += cost;
+      }
+    }
+    if (accepted < n || refusedEarlier.size > 0 || pod.refused.size > 0) {
+      this.setRefused(pod, defs, accepted, reason, refusedEarlier);
     }
     const vals = new Float64Array(accepted);
     const times = new Float64Array(accepted);
@@ -146,7 +227,9 @@ export class MemoryStore {
     pod.times = times;
     this.total += accepted - pod.seriesCount;
     pod.seriesCount = accepted;
-    return { accepted, refused: n - accepted, reason };
+    this.used += seriesBytes - pod.seriesBytes;
+    pod.seriesBytes = seriesBytes;
+    return { accepted, refused: n - accepted, reason, cause: reason === this.budgetReason ? 'memory_budget' : 'series_limit' };
   }
 
   /** Records a failed scrape; with breakerOpen the pod's series are stale at once. */
@@ -154,6 +237,12 @@ export class MemoryStore {
     pod.lastReportMs = nowMs;
     pod.lastError = error;
     if (breakerOpen && pod.staleSinceMs === undefined) pod.staleSinceMs = nowMs;
+    this.refixBytes(pod);
+  }
+
+  /** Why the pod's series named `metric` were refused in its last snapshot, if they were. */
+  refusal(pod: Pod, metric: string): string | undefined {
+    return pod.refused.get(metric);
   }
 
   /** Deletes a pod and all its series at once (goodbye, pod deleted). Returns whether it was held. */
@@ -162,6 +251,8 @@ export class MemoryStore {
     const pod = byName?.get(name);
     if (!byName || !pod || (uid !== undefined && uid !== '' && pod.uid !== '' && pod.uid !== uid)) return false;
     this.clearSeries(pod);
+    this.used -= pod.fixedBytes;
+    pod.fixedBytes = 0;
     byName.delete(name);
     if (byName.size === 0) this.pods.delete(namespace);
     return true;
@@ -205,9 +296,33 @@ export class MemoryStore {
     })();
   }
 
+  /** The pod's refusals: names refused by the ingest checks first, then those cut here, up to MAX_REFUSED_NAMES. */
+  private setRefused(pod: Pod, defs: readonly SeriesDefinition[], accepted: number, reason: string, earlier: ReadonlyMap<string, string>): void {
+    const refused = new Map<string, string>();
+    for (const [name, why] of earlier) {
+      if (refused.size >= MAX_REFUSED_NAMES) break;
+      refused.set(name, why);
+    }
+    for (let i = accepted; i < defs.length && refused.size < MAX_REFUSED_NAMES; i++) {
+      if (!refused.has(defs[i]!.name)) refused.set(defs[i]!.name, reason);
+    }
+    pod.refused = refused.size > 0 ? refused : EMPTY_REFUSED;
+    this.refixBytes(pod);
+  }
+
+  /** Recomputes the pod entry's own bytes after its identity, labels, error or refusals changed. */
+  private refixBytes(pod: Pod): void {
+    const bytes = podFixedBytes(pod.namespace, pod.name, pod.uid, pod.labels, pod.lastError, pod.refused);
+    this.used += bytes - pod.fixedBytes;
+    pod.fixedBytes = bytes;
+  }
+
   private clearSeries(pod: Pod): void {
     for (const name of pod.byName.keys()) this.unindex(pod, name);
     this.total -= pod.seriesCount;
+    this.used -= pod.seriesBytes;
+    pod.seriesBytes = 0;
+    pod.refused = EMPTY_REFUSED;
     pod.byName = new Map();
     pod.defs = [];
     pod.values = EMPTY;
@@ -251,6 +366,13 @@ export class MemoryStore {
 }
 
 const EMPTY = new Float64Array(0);
+const EMPTY_REFUSED: ReadonlyMap<string, string> = new Map();
+
+function podFixedBytes(namespace: string, name: string, uid: string, labels: Labels, lastError: string, refused: ReadonlyMap<string, string>): number {
+  let bytes = POD_BYTES + stringBytes(namespace) + stringBytes(name) + stringBytes(uid) + labelsBytes(labels) + stringBytes(lastError);
+  for (const [metric, why] of refused) bytes += stringBytes(metric) + stringBytes(why);
+  return bytes;
+}
 
 function sameDefs(held: readonly SeriesDefinition[], next: readonly SeriesDefinition[], n: number): boolean {
   if (held.length !== n) return false;

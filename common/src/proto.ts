@@ -40,4 +40,4 @@ export interface WireReportRequest {
   snapshot?: WireSnapshot;
   goodbye?: Record<string, never>;
 }
-export interface WireAck { seq: number; accepted: number; refused: number; reason: string }
+export interface WireAck { seq: number; accepted: number; refused: number; reason: string; max_message_bytes?: number }

@@ -12,6 +12,10 @@ export const SIDECAR_FLAGS: readonly FlagSpec[] = [
   { name: 'timeout', kind: 'duration', help: 'scrape timeout, below the interval (default: 80% of the interval)' },
   { name: 'metrics', kind: 'string', default: 'cm_*', help: 'comma list of metric family names or globs (* and ?) to send' },
   { name: 'max-series', kind: 'int', default: 1000, help: 'series sent per scrape, rates included; the excess is counted and logged (at most 20000)' },
+  { name: 'max-label-name-bytes', kind: 'int', default: 128, help: 'longest label name; a series with a longer one is dropped, counted and logged' },
+  { name: 'max-label-value-bytes', kind: 'int', default: 4096, help: 'longest label value; a series with a longer one is dropped, counted and logged' },
+  { name: 'max-labels-per-series', kind: 'int', default: 64, help: 'most labels on one series; a series with more is dropped, counted and logged' },
+  { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: "the aggregators' message limit until their first Ack tells it; larger snapshots are trimmed" },
   { name: 'max-body-bytes', kind: 'int', default: 10 * 1024 * 1024, help: 'largest /metrics body read; a larger one fails the scrape' },
   { name: 'rate-window', kind: 'duration', default: '60s', help: 'window of the per-second rates computed from counters (at least the interval)' },
   { name: 'breaker-failures', kind: 'int', default: 3, help: 'consecutive failed scrapes that open the scrape breaker (the pod is then stale at once)' },
@@ -38,6 +42,10 @@ export interface SidecarConfig {
   timeoutMs: number;
   metrics: readonly string[];
   maxSeries: number;
+  maxLabelNameBytes: number;
+  maxLabelValueBytes: number;
+  maxLabelsPerSeries: number;
+  maxMessageBytes: number;
   maxBodyBytes: number;
   rateWindowMs: number;
   breakerFailures: number;
@@ -94,6 +102,8 @@ export function loadSidecarConfig(argv: string[], env: NodeJS.ProcessEnv): Sidec
 
   if (num('max-series') < 1 || num('max-series') > MAX_SERIES_LIMIT) problems.push(`--max-series must be between 1 and ${MAX_SERIES_LIMIT}, got ${num('max-series')}`);
   if (num('max-body-bytes') < 1) problems.push('--max-body-bytes must be at least 1');
+  for (const name of ['max-label-name-bytes', 'max-label-value-bytes', 'max-labels-per-series']) if (num(name) < 1) problems.push(`--${name} must be at least 1`);
+  if (num('max-message-bytes') < 65536) problems.push(`--max-message-bytes must be at least 65536, got ${num('max-message-bytes')}`);
   if (num('breaker-failures') < 1) problems.push('--breaker-failures must be at least 1');
   const breakerResetMs = ms('breaker-reset') ?? 3 * intervalMs;
   if (breakerResetMs <= 0) problems.push('--breaker-reset must be above 0');
@@ -131,6 +141,10 @@ export function loadSidecarConfig(argv: string[], env: NodeJS.ProcessEnv): Sidec
     timeoutMs,
     metrics: Object.freeze(metrics),
     maxSeries: num('max-series'),
+    maxLabelNameBytes: num('max-label-name-bytes'),
+    maxLabelValueBytes: num('max-label-value-bytes'),
+    maxLabelsPerSeries: num('max-labels-per-series'),
+    maxMessageBytes: num('max-message-bytes'),
     maxBodyBytes: num('max-body-bytes'),
     rateWindowMs,
     breakerFailures: num('breaker-failures'),

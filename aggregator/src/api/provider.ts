@@ -85,7 +85,7 @@ export class MetricsProvider {
   /** Pods metric for one pod (C1 with pods) or every pod matching `selector` (C2). */
   podMetrics(namespace: string, podName: string | '*', metric: string, selector: Selector, metricSelector: Selector): MetricValue[] {
     const pods = this.store.podsWithMetric(namespace, metric);
-    if (!pods || pods.size === 0) throw this.neverReported(metric, 'pods', namespace);
+    if (!pods || pods.size === 0) throw this.neverReported(metric, 'pods', namespace, this.sidecarNote(namespace, podName));
     const policy = this.freshness.policy(metric);
     const now = this.now();
     const out: MetricValue[] = [];
@@ -116,7 +116,7 @@ export class MetricsProvider {
     if (out.length > 0) return out;
     const target = podName === '*' ? `pods matching selector "${selector.toString()}"` : `pod ${podName}`;
     if (matched === 0) {
-      const why = podName === '*' ? `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)` : `pod ${podName} does not report it`;
+      const why = podName === '*' ? `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)` : `pod ${podName} does not report it${this.sidecarNote(namespace, podName)}`;
       throw notFound(`the server could not find the metric ${metric} for pods in namespace ${namespace}: ${why}`);
     }
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${target} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
@@ -257,8 +257,14 @@ export class MetricsProvider {
     return d;
   }
 
-  private neverReported(metric: string, what: string, namespace: string): ApiError {
-    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: it was never reported (no series of that name is held)`);
+  private neverReported(metric: string, what: string, namespace: string, note = ''): ApiError {
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: it was never reported (no series of that name is held)${note}`);
+  }
+
+  /** What the pod's sidecar last said it left out or failed at (Snapshot.error), as a 404 suffix; '' if nothing. */
+  private sidecarNote(namespace: string, podName: string): string {
+    const error = podName === '*' ? '' : this.store.getPod(namespace, podName)?.lastError;
+    return error ? `; the pod's sidecar reports: ${error}` : '';
   }
 
   private staleError(metric: string, what: string, namespace: string, reason: string): ApiError {

@@ -82,6 +82,8 @@ export interface IngestOptions {
   metrics: AggregatorMetrics;
   logger: Logger;
   warmUp: WarmUp;
+  /** --max-message-bytes, told to the sidecar in every Ack so it keeps its snapshots below it. */
+  maxMessageBytes: number;
   now?: () => number;
 }
 
@@ -181,7 +183,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (++windowCount > limits.maxReportsPerSecond) {
               throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `more than ${limits.maxReportsPerSecond} snapshots per second on one stream`, 'rate_limited');
             }
-            call.write(applySnapshot(pod, msg.snapshot!));
+            call.write({ ...applySnapshot(pod, msg.snapshot!), max_message_bytes: opts.maxMessageBytes });
             warmUp.reported(call);
             return;
           }
@@ -243,6 +245,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       if (snap.pod_labels) p.labels = { ...snap.pod_labels.labels };
       const times = snap.timestamps_ms.length === n ? snap.timestamps_ms : constant(n, snap.scrape_time_ms);
       const result = store.replaceSeries(p, resolved, snap.values, times, snap.scrape_time_ms, now());
+      // An OK snapshot's error says what the sidecar left out (e.g. trimmed to fit): the API repeats it.
+      p.lastError = snap.error;
       metrics.samplesIngested.inc(result.accepted);
       if (result.refused > 0) {
         metrics.rejected.inc({ reason: 'series_limit' }, result.refused);
@@ -278,9 +282,7 @@ export interface IngestServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-export interface IngestServerOptions extends IngestOptions {
-  maxMessageBytes: number;
-}
+export type IngestServerOptions = IngestOptions;
 
 export function createIngestServer(opts: IngestServerOptions): IngestServer {
   const server = new grpc.Server({

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../common/src/errors.js';
 import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
+import { INGEST_LIMITS } from '../../common/src/proto.js';
 import { INJECTION_DEFAULTS, type InjectionConfig } from './webhook/inject.js';
 
 export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
@@ -17,12 +18,12 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'kubeconfig', kind: 'string', help: 'kubeconfig for running outside the cluster (default: in-cluster config)' },
   { name: 'max-series-per-pod', kind: 'int', default: 1000, help: 'series held per pod; excess is refused and counted' },
   { name: 'max-series', kind: 'int', default: 2_000_000, help: 'series held in total; excess is refused and counted' },
-  { name: 'max-message-bytes', kind: 'int', default: 4 * 1024 * 1024, help: 'largest gRPC message accepted' },
+  { name: 'max-message-bytes', kind: 'int', default: INGEST_LIMITS.maxMessageBytes, help: 'largest gRPC message accepted (told to sidecars in every Ack)' },
   { name: 'max-streams-per-pod', kind: 'int', default: 4, help: 'open ingest streams one pod may hold on this replica' },
   { name: 'max-reports-per-second', kind: 'int', default: 20, help: 'snapshots per second one ingest stream may send' },
-  { name: 'max-label-name-bytes', kind: 'int', default: 128, help: 'longest label name of a series; such a series is refused in the Ack and counted' },
-  { name: 'max-label-value-bytes', kind: 'int', default: 2048, help: 'longest label value (and metric name) of a series; such a series is refused and counted' },
-  { name: 'max-labels-per-series', kind: 'int', default: 32, help: 'most labels one series may have; such a series is refused and counted' },
+  { name: 'max-label-name-bytes', kind: 'int', default: INGEST_LIMITS.maxLabelNameBytes, help: 'longest label name of a series; such a series is refused in the Ack and counted' },
+  { name: 'max-label-value-bytes', kind: 'int', default: INGEST_LIMITS.maxLabelValueBytes, help: 'longest label value (and metric name) of a series; such a series is refused and counted' },
+  { name: 'max-labels-per-series', kind: 'int', default: INGEST_LIMITS.maxLabelsPerSeries, help: 'most labels one series may have; such a series is refused and counted' },
   { name: 'max-store-bytes', kind: 'int', help: 'memory budget (estimated heap bytes) of pods and series; beyond it new ones are refused and counted (default: 35% of the container memory limit from the cgroup, else 512 MiB)' },
   { name: 'max-clock-skew', kind: 'duration', default: '5s', help: "sample times further ahead of this replica's clock are replaced by the receive time and counted" },
   { name: 'max-response-bytes', kind: 'int', default: 16 * 1024 * 1024, help: 'largest metrics answer; a query matching more is refused with a Status saying so' },

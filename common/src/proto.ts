@@ -5,6 +5,16 @@ import * as protoLoader from '@grpc/proto-loader';
 /** Path of the .proto file, read at runtime (it ships beside dist/ in the package and in the images). */
 export const INGEST_PROTO = fileURLToPath(new URL(`${import.meta.url.includes('/dist/common/') ? '../../../' : '../../'}proto/metricsrelay/v1/ingest.proto`, import.meta.url));
 
+/** Audience of the projected ServiceAccount token a sidecar sends (the webhook projects it, ingest checks it). */
+export const INGEST_AUDIENCE = 'metrics-relay';
+/** Series ids of a stream are below this (ingest.proto). */
+export const SERIES_ID_LIMIT = 65536;
+/**
+ * Default limits of the ingest contract. The aggregator refuses past them (its flags may change them, and every Ack
+ * tells the message limit); the sidecar applies the same defaults before sending, so it drops, not the aggregator.
+ */
+export const INGEST_LIMITS = Object.freeze({ maxMessageBytes: 4 * 1024 * 1024, maxLabelNameBytes: 128, maxLabelValueBytes: 2048, maxLabelsPerSeries: 32 });
+
 // NOTE: the ONE place with proto-loader options: int64 as JS numbers (ms timestamps fit), enums as strings,
 // oneof name exposed as `body`, defaults filled so absent repeated fields are [].
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };

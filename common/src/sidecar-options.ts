@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { formatDuration } from './duration.js';
 import { ConfigError, quoteValue, type Problem } from './errors.js';
 import { parseFlags, type FlagSpec, type FlagValues } from './flags.js';
+import { INGEST_LIMITS } from './proto.js';
 
 /** The aggregator replicas a sidecar streams to: a fixed list, or a DNS name resolved to every replica. */
 export type AggregatorSpec = { kind: 'static'; targets: readonly string[] } | { kind: 'dns'; host: string; port: number };
@@ -25,6 +26,10 @@ export interface SidecarOptions {
   timeoutMs: number;
   metrics: readonly string[];
   maxSeries: number;
+  maxLabelNameBytes: number;
+  maxLabelValueBytes: number;
+  maxLabelsPerSeries: number;
+  maxMessageBytes: number;
   maxBodyBytes: number;
   rateWindowMs: number;
   breakerFailures: number;
@@ -49,6 +54,10 @@ export const SIDECAR_FLAGS = [
   { name: 'timeout', kind: 'duration', help: 'scrape timeout, below the interval (default: 80% of the interval)' },
   { name: 'metrics', kind: 'string', default: 'cm_*', help: 'comma list of metric family names or globs (* and ?) to send' },
   { name: 'max-series', kind: 'int', default: 1000, help: 'series sent per scrape, rates included; the excess is counted and logged (at most 20000)' },
+  { name: 'max-label-name-bytes', kind: 'int', default: INGEST_LIMITS.maxLabelNameBytes, help: 'longest label name; a series with a longer one is dropped, counted and logged' },
+  { name: 'max-label-value-bytes', kind: 'int', default: INGEST_LIMITS.maxLabelValueBytes, help: 'longest label value; a series with a longer one is dropped, counted and logged' },
+  { name: 'max-labels-per-series', kind: 'int', default: INGEST_LIMITS.maxLabelsPerSeries, help: 'most labels on one series; a series with more is dropped, counted and logged' },
+  { name: 'max-message-bytes', kind: 'int', default: INGEST_LIMITS.maxMessageBytes, help: "the aggregators' message limit until their first Ack tells it; larger snapshots are trimmed" },
   { name: 'max-body-bytes', kind: 'int', default: 10 * 1024 * 1024, help: 'largest /metrics body read; a larger one fails the scrape' },
   { name: 'rate-window', kind: 'duration', help: 'window of the per-second rates computed from counters, at least the interval (default: 60s, or 2 intervals when that is longer)' },
   { name: 'breaker-failures', kind: 'int', default: 3, help: 'consecutive failed scrapes that open the scrape breaker (the pod is then stale at once)' },
@@ -129,6 +138,8 @@ export function readOptions(f: SidecarFlags, problems: Problem[]): SidecarOption
 
   if (f['max-series'] < 1 || f['max-series'] > MAX_SERIES_LIMIT) problem('max-series', `--max-series must be between 1 and ${MAX_SERIES_LIMIT}, got ${f['max-series']}`);
   if (f['max-body-bytes'] < 1) problem('max-body-bytes', '--max-body-bytes must be at least 1');
+  for (const name of ['max-label-name-bytes', 'max-label-value-bytes', 'max-labels-per-series'] as const) if (f[name] < 1) problem(name, `--${name} must be at least 1`);
+  if (f['max-message-bytes'] < 65536) problem('max-message-bytes', `--max-message-bytes must be at least 65536, got ${f['max-message-bytes']}`);
   if (f['breaker-failures'] < 1) problem('breaker-failures', '--breaker-failures must be at least 1');
   const breakerResetMs = f['breaker-reset'] ?? 3 * intervalMs;
   if (intervalOk && breakerResetMs <= 0) problem('breaker-reset', '--breaker-reset must be above 0');
@@ -149,6 +160,10 @@ export function readOptions(f: SidecarFlags, problems: Problem[]): SidecarOption
     timeoutMs,
     metrics: Object.freeze(metrics),
     maxSeries: f['max-series'],
+    maxLabelNameBytes: f['max-label-name-bytes'],
+    maxLabelValueBytes: f['max-label-value-bytes'],
+    maxLabelsPerSeries: f['max-labels-per-series'],
+    maxMessageBytes: f['max-message-bytes'],
     maxBodyBytes: f['max-body-bytes'],
     rateWindowMs,
     breakerFailures: f['breaker-failures'],

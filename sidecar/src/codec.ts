@@ -1,4 +1,4 @@
-import type { Kind, ScrapeStatus, WireAck, WireReportRequest, WireSnapshot } from '../../common/src/proto.js';
+import type { Kind, ScrapeStatus, WireAck, WireReportRequest, WireSeriesDef, WireSnapshot } from '../../common/src/proto.js';
 
 // Protobuf encoding of the two messages the sidecar exchanges, by hand, per proto/metricsrelay/v1/ingest.proto.
 // NOTE: protobufjs + proto-loader would add about 5 MB of RSS and a reflective encoder to a process that runs
@@ -136,6 +136,40 @@ function writeSnapshot(w: Writer, s: WireSnapshot): void {
   if (podLabels) w.message(9, (m) => m.map(1, podLabels.labels));
 }
 
+/** Bytes of a varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n > 127) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Bytes of a length-delimited field of `n` bytes whose field number is below 16. */
+function lenFieldSize(n: number): number {
+  return 1 + varintSize(n) + n;
+}
+
+/** Bytes a map<string,string> field takes (as Writer.map writes it). */
+export function mapSize(m: Readonly<Record<string, string>>): number {
+  let size = 0;
+  for (const k of Object.keys(m)) {
+    const v = m[k]!;
+    size += lenFieldSize((k === '' ? 0 : lenFieldSize(Buffer.byteLength(k))) + (v === '' ? 0 : lenFieldSize(Buffer.byteLength(v))));
+  }
+  return size;
+}
+
+/**
+ * Bytes a SeriesDef takes in a Snapshot (its field 5 entry), at most: the id is counted as 3 bytes, the most an
+ * id below 65536 takes. Lets the sender size a snapshot before encoding it.
+ */
+export function seriesDefSize(d: Pick<WireSeriesDef, 'name' | 'labels' | 'window_ms'>): number {
+  const body = 1 + 3 + lenFieldSize(Buffer.byteLength(d.name)) + mapSize(d.labels) + 2 + (d.window_ms > 0 ? 1 + varintSize(d.window_ms) : 0);
+  return lenFieldSize(body);
+}
+
 /** Serializes a ReportRequest (exactly one of hello, snapshot, goodbye set). Never throws for valid input. */
 export function encodeReportRequest(msg: WireReportRequest): Buffer {
   const w = new Writer(1024);
@@ -165,7 +199,7 @@ export function encodeReportRequest(msg: WireReportRequest): Buffer {
 
 /** Parses an Ack; throws on bytes that are not a protobuf message. Unknown fields are skipped. */
 export function decodeAck(buf: Buffer): WireAck {
-  const ack: WireAck = { seq: 0, accepted: 0, refused: 0, reason: '' };
+  const ack: WireAck = { seq: 0, accepted: 0, refused: 0, reason: '', max_message_bytes: 0 };
   let pos = 0;
   const varint = (): number => {
     let n = 0;
@@ -187,6 +221,7 @@ export function decodeAck(buf: Buffer): WireAck {
       if (field === 1) ack.seq = v;
       else if (field === 2) ack.accepted = v;
       else if (field === 3) ack.refused = v;
+      else if (field === 5) ack.max_message_bytes = v;
     } else if (wire === LEN) {
       const n = varint();
       if (pos + n > buf.length) throw new Error('Ack: truncated field');

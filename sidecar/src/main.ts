@@ -55,6 +55,8 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
         backoff: createBackoff(100, Math.min(5000, cfg.intervalMs)),
         logger: logger.child({ component: 'stream' }),
         onState: (up) => metrics.streamUp.set({ replica: target }, up ? 1 : 0),
+        maxMessageBytes: cfg.maxMessageBytes,
+        onTrimmed: (series) => metrics.seriesDropped.inc({ reason: 'snapshot_too_large' }, series),
         onDelivered: () => {
           if (ready) return;
           ready = true;
@@ -77,15 +79,16 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
   });
   metrics.breakerState.set(0);
 
+  const limits = { maxSeries: cfg.maxSeries, maxLabelNameBytes: cfg.maxLabelNameBytes, maxLabelValueBytes: cfg.maxLabelValueBytes, maxLabelsPerSeries: cfg.maxLabelsPerSeries };
   const loop = createScrapeLoop({
     intervalMs: cfg.intervalMs,
     breaker,
-    builder: new SeriesBuilder(cfg.rateWindowMs, cfg.maxSeries),
+    builder: new SeriesBuilder(cfg.rateWindowMs, limits),
     labels,
     publish: (s) => replicas.publish(s),
     metrics,
     logger: logger.child({ component: 'scrape', target: String(cfg.target) }),
-    maxSeries: cfg.maxSeries,
+    limits,
   });
 
   const ops = await startOpsServer({

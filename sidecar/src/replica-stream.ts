@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { WireAck, WireReportRequest } from '../../common/src/proto.js';
 import type { Backoff } from './backoff.js';
 import type { PodLabels } from './labels-file.js';
+import { familyList } from './series.js';
 import { SnapshotEncoder, type Snapshot } from './snapshot.js';
 
 /** The client side of one Report stream, as ReplicaStream uses it (a grpc-js ClientDuplexStream fits). */
@@ -38,6 +39,10 @@ export interface ReplicaStreamOptions {
   onState(up: boolean): void;
   /** The replica acknowledged a snapshot with status OK. */
   onDelivered(): void;
+  /** The replica's message limit until its first Ack tells it (--max-message-bytes). */
+  maxMessageBytes: number;
+  /** `series` were left out of a snapshot to fit the replica's message limit. */
+  onTrimmed(series: number): void;
 }
 
 /**
@@ -45,7 +50,8 @@ export interface ReplicaStreamOptions {
  * snapshot is in flight (written, not yet acknowledged) and one waits; a newer snapshot replaces the waiting
  * one. So a slow or dead replica never delays the others and never grows memory. On any end of the stream it
  * reconnects after a backoff and, right after the Hello, sends the newest snapshot it has (with every definition
- * it references, as ids are per stream): a restarted replica is full again at once.
+ * it references, as ids are per stream): a restarted replica is full again at once. A snapshot over the replica's
+ * message limit (from its Acks) is trimmed to fit (SnapshotEncoder), logged once per change of what is cut.
  */
 export class ReplicaStream {
   private conn: { call: IngestCall; close(): void } | undefined;
@@ -61,8 +67,13 @@ export class ReplicaStream {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private downLogged = false;
+  private maxMessageBytes: number;
+  /** What the last trim cut ('' when none), so the log tells each change once. */
+  private lastTrim = '';
 
-  constructor(readonly target: string, private readonly serverName: string | undefined, private readonly opts: ReplicaStreamOptions) {}
+  constructor(readonly target: string, private readonly serverName: string | undefined, private readonly opts: ReplicaStreamOptions) {
+    this.maxMessageBytes = opts.maxMessageBytes;
+  }
 
   /** Opens the stream. */
   start(): void {
@@ -134,6 +145,7 @@ export class ReplicaStream {
       if (this.conn !== conn) return;
       this.opts.backoff.reset();
       this.setUp(true);
+      if (ack.max_message_bytes) this.maxMessageBytes = ack.max_message_bytes;
       if (ack.refused > 0) this.opts.logger.warn({ replica: this.target, refused: ack.refused, reason: ack.reason }, 'aggregator refused series');
       if (this.inFlight?.seq === ack.seq) {
         if (this.inFlight.ok) this.opts.onDelivered();
@@ -182,7 +194,14 @@ export class ReplicaStream {
     if (!call || !s || !this.writable || this.inFlight) return;
     this.waiting = undefined;
     this.sent = s;
-    const snapshot = this.encoder!.encode(s);
+    const { snapshot, trimmed } = this.encoder!.encode(s, this.maxMessageBytes);
+    if (trimmed) this.opts.onTrimmed(trimmed.series);
+    const trim = trimmed ? familyList(trimmed) : '';
+    if (trim !== this.lastTrim) {
+      this.lastTrim = trim;
+      if (trimmed) this.opts.logger.warn({ replica: this.target, trimmed: trimmed.series, families: trim, maxMessageBytes: this.maxMessageBytes }, snapshot.error);
+      else this.opts.logger.info({ replica: this.target }, 'snapshots fit the aggregator\'s message limit again');
+    }
     this.inFlight = { seq: snapshot.seq, ok: s.status === 'OK' };
     this.writable = call.write({ snapshot });
   }

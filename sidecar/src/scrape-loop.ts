@@ -2,10 +2,18 @@ import type { Logger } from 'pino';
 import type { ParsedPage, ParseWarning } from './parse/exposition.js';
 import type { PodLabels } from './labels-file.js';
 import type { ScrapeBreaker } from './breaker.js';
-import type { SeriesBuilder } from './series.js';
+import { familyList, type Built, type DropReason, type SeriesBuilder, type SeriesLimits } from './series.js';
 import type { SidecarMetrics } from './self-metrics.js';
 import { NO_SERIES, type Snapshot } from './snapshot.js';
 import { ScrapeError } from './scrape.js';
+
+/** Per drop reason of the builder: the flag that sets its cap, and what happened (for the log line). */
+const DROP_LOG = {
+  max_series: ['maxSeries', 'more series selected than --max-series allows (series already sent are kept first)'],
+  label_name_too_long: ['maxLabelNameBytes', 'series with a label name longer than --max-label-name-bytes'],
+  label_value_too_long: ['maxLabelValueBytes', 'series with a label value longer than --max-label-value-bytes'],
+  too_many_labels: ['maxLabelsPerSeries', 'series with more labels than --max-labels-per-series'],
+} as const satisfies Partial<Record<DropReason, readonly [keyof SeriesLimits, string]>>;
 
 export interface ScrapeLoopOptions {
   intervalMs: number;
@@ -17,7 +25,8 @@ export interface ScrapeLoopOptions {
   publish(s: Snapshot): void;
   metrics: SidecarMetrics;
   logger: Logger;
-  maxSeries: number;
+  /** The caps the builder applies, for log lines. */
+  limits: SeriesLimits;
   now?: () => number;
 }
 
@@ -32,7 +41,7 @@ export interface ScrapeLoop {
 
 /**
  * Scrapes every intervalMs on a fixed grid, through the breaker, and publishes each result as a snapshot: status
- * OK with every selected series, or FAILED / BREAKER_OPEN (the breaker is open after this scrape) with none —
+ * OK with every selected series the builder's caps let through (`error` says what they cut), or FAILED / BREAKER_OPEN (the breaker is open after this scrape) with none —
  * never part of a scrape. Never two scrapes at once: a tick that comes while one runs is skipped (the scrape
  * timeout is below the interval, so that only happens when parsing is slower than the interval).
  */
@@ -42,7 +51,7 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let lastStartMs = 0;
-  let lastDropped = 0;
+  const lastDrops = new Map<DropReason, string>();
   let lastDuplicates = 0;
   const warned = new Set<string>();
 
@@ -68,17 +77,12 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
       countWarnings(page.warnings);
       const built = builder.build(page.families, started);
       metrics.seriesSelected.set(built.defs.length);
-      if (built.dropped > 0) metrics.seriesDropped.inc(built.dropped);
-      if (built.dropped !== lastDropped) {
-        if (built.dropped > 0) logger.warn({ dropped: built.dropped, sent: built.defs.length, maxSeries: opts.maxSeries }, 'more series selected than --max-series allows; the excess is not sent');
-        else logger.info({ sent: built.defs.length }, 'selected series fit --max-series again');
-        lastDropped = built.dropped;
-      }
+      const dropped = reportDrops(built);
       if (built.duplicates !== lastDuplicates) {
         if (built.duplicates > 0) logger.warn({ duplicates: built.duplicates }, 'the exposition repeats series; only the first sample of each is sent');
         lastDuplicates = built.duplicates;
       }
-      snapshot = { status: 'OK', error: '', scrapeTimeMs: started, series: built, podLabels };
+      snapshot = { status: 'OK', error: dropped, scrapeTimeMs: started, series: built, podLabels };
     } catch (err) {
       if (!(err instanceof ScrapeError)) throw err;
       metrics.scrapeErrors.inc({ reason: err.reason });
@@ -89,6 +93,28 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
       endTimer();
     }
     if (!stopped) opts.publish(snapshot);
+  };
+
+  /**
+   * Counts what the builder dropped, logs it when the families cut for a reason change, and returns it for
+   * Snapshot.error ('' when nothing was dropped): the aggregator repeats it in its 404 for a series of this pod.
+   */
+  const reportDrops = (built: Built): string => {
+    const said: string[] = [];
+    for (const reason of Object.keys(DROP_LOG) as (keyof typeof DROP_LOG)[]) {
+      const d = built.drops[reason];
+      const [flag, why] = DROP_LOG[reason];
+      const families = d ? familyList(d) : '';
+      if (d) {
+        metrics.seriesDropped.inc({ reason }, d.series);
+        said.push(`${d.series} series of families ${families} not sent: ${why} (${opts.limits[flag]})`);
+      }
+      if (families === (lastDrops.get(reason) ?? '')) continue;
+      lastDrops.set(reason, families);
+      if (d) logger.warn({ reason, dropped: d.series, families, [flag]: opts.limits[flag], sent: built.defs.length }, `${why}; those series are not sent`);
+      else logger.info({ reason, sent: built.defs.length }, `no series dropped for ${reason} any more`);
+    }
+    return said.join('; ');
   };
 
   let running = false;

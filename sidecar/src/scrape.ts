@@ -67,17 +67,23 @@ function get(target: URL, timeoutMs: number, maxBytes: number): Promise<{ body: 
       if (status < 200 || status >= 300) return fail('http_status', `answered HTTP ${status}`);
       const declared = Number(res.headers['content-length']);
       if (declared > maxBytes) return fail('body_too_large', `body of ${declared} bytes is over the ${maxBytes}-byte limit (--max-body-bytes)`);
+      // NOTE: with a content-length the body is copied into one buffer as it comes, so each socket chunk is garbage
+      // at once and the whole body is never held twice (chunks, then their concatenation).
+      const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
       let size = 0;
       res.on('data', (c: Buffer) => {
+        if (size + c.length > maxBytes) return fail('body_too_large', `body is over the ${maxBytes}-byte limit (--max-body-bytes); read aborted`);
+        if (whole) c.copy(whole, size);
+        else chunks.push(c);
         size += c.length;
-        if (size > maxBytes) return fail('body_too_large', `body is over the ${maxBytes}-byte limit (--max-body-bytes); read aborted`);
-        chunks.push(c);
       });
       res.on('end', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ body: Buffer.concat(chunks, size), contentType: res.headers['content-type'] });
+        const body = whole ? whole.subarray(0, size) : Buffer.concat(chunks, size);
+        chunks.length = 0;
+        resolve({ body, contentType: res.headers['content-type'] });
       });
       res.on('aborted', () => fail('connect', `connection closed after ${size} bytes of the body${declared >= 0 ? ` (of ${declared} announced)` : ''}`));
       res.on('error', (err) => fail('connect', `reading the body: ${err.message}`));

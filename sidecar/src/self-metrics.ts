@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { ScrapeFailure } from './scrape.js';
 import type { WarningReason } from './parse/exposition.js';
+import type { DropReason } from './series.js';
 
 /** The sidecar's own metrics. */
 export interface SidecarMetrics {
@@ -8,13 +9,14 @@ export interface SidecarMetrics {
   scrapeErrors: Counter<'reason'>;
   parseWarnings: Counter<'reason'>;
   seriesSelected: Gauge;
-  seriesDropped: Counter;
+  seriesDropped: Counter<'reason'>;
   streamUp: Gauge<'replica'>;
   breakerState: Gauge;
 }
 
 const REASONS: readonly ScrapeFailure[] = ['timeout', 'http_status', 'body_too_large', 'parse', 'connect', 'breaker_open'];
 const WARNING_REASONS: readonly WarningReason[] = ['repeated_metadata', 'metadata_after_samples', 'invalid_metadata', 'family_not_contiguous', 'invalid_sample', 'invalid_histogram', 'invalid_exemplar'];
+const DROP_REASONS: readonly DropReason[] = ['max_series', 'label_name_too_long', 'label_value_too_long', 'too_many_labels', 'snapshot_too_large'];
 
 /**
  * Registers the sidecar's metrics on `registry` (created by main), with the process and Node.js defaults
@@ -26,6 +28,12 @@ export function createSidecarMetrics(registry: Registry): SidecarMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'metrics_relay_sidecar_', eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
   const scrapeErrors = new Counter({ name: 'metrics_relay_sidecar_scrape_errors_total', help: 'Failed scrapes by reason (breaker_open: not tried, the breaker is open).', labelNames: ['reason'], registers });
+  const seriesDropped = new Counter({
+    name: 'metrics_relay_sidecar_series_dropped_total',
+    help: 'Selected series not sent, summed over scrapes, by reason: max_series (the --max-series cap), label_name_too_long, label_value_too_long, too_many_labels (the --max-label-* caps), snapshot_too_large (trimmed to fit an aggregator\'s message limit; counted per replica stream).',
+    labelNames: ['reason'],
+    registers,
+  });
   // Every reason shows from the start (at 0), so rate() over it works before the first failure.
   for (const reason of REASONS) scrapeErrors.inc({ reason }, 0);
   const parseWarnings = new Counter({
@@ -35,6 +43,7 @@ export function createSidecarMetrics(registry: Registry): SidecarMetrics {
     registers,
   });
   for (const reason of WARNING_REASONS) parseWarnings.inc({ reason }, 0);
+  for (const reason of DROP_REASONS) seriesDropped.inc({ reason }, 0);
   return {
     scrapeDuration: new Histogram({
       name: 'metrics_relay_sidecar_scrape_duration_seconds',
@@ -45,7 +54,7 @@ export function createSidecarMetrics(registry: Registry): SidecarMetrics {
     scrapeErrors,
     parseWarnings,
     seriesSelected: new Gauge({ name: 'metrics_relay_sidecar_series_selected', help: 'Series sent from the last good scrape (after the --max-series cap).', registers }),
-    seriesDropped: new Counter({ name: 'metrics_relay_sidecar_series_dropped_total', help: 'Series not sent because of the --max-series cap, summed over scrapes.', registers }),
+    seriesDropped,
     streamUp: new Gauge({ name: 'metrics_relay_sidecar_stream_up', help: 'Whether the stream to an aggregator replica is up (1) or not (0).', labelNames: ['replica'], registers }),
     breakerState: new Gauge({ name: 'metrics_relay_sidecar_breaker_state', help: 'Scrape breaker: 0 closed, 1 half-open, 2 open.', registers }),
   };

@@ -8,6 +8,7 @@ import { percentile, report } from './report.js';
 
 // Sidecar benchmarks: its footprint at a 1s interval on a 1,000-series /metrics, and freshness (a value changed in
 // the app until the aggregator API serves it) over 100 changes. One aggregator, one sidecar; under 2 minutes.
+// Then its peak memory on three hostile pages (runPages; alone: node dist/test/bench/run.js sidecar:pages).
 
 const SERIES = 1000;
 const INTERVAL_MS = 1000;
@@ -17,16 +18,17 @@ const FOOTPRINT_MS = 15_000;
 const CLOCK_TICKS = 100;
 
 export async function run(): Promise<void> {
+  await runFootprint();
+  await runPages();
+}
+
+async function runFootprint(): Promise<void> {
   const target = await startTarget();
   let agg: RelayProcess | undefined;
   let sidecar: RelayProcess | undefined;
   const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
   try {
-    agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn']);
-    sidecar = await startRelay([
-      'sidecar', '--target', `http://127.0.0.1:${target.port}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
-      '--interval', `${INTERVAL_MS}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
-    ], { entry: shippedSidecar() });
+    ({ agg, sidecar } = await startPair(target.port));
     const url = `https://127.0.0.1:${agg.ports['api']}/apis/custom.metrics.k8s.io/v1beta2/namespaces/bench/pods/bench-0/cm_bench_value?metricLabelSelector=series%3D0`;
     await eventually(async () => ((await servedValue(agent, url)) === '0' ? true : undefined), 15_000);
     // Start-up (module loading, the first definitions) settles before the steady state is measured.
@@ -61,6 +63,132 @@ export async function run(): Promise<void> {
     await sidecar?.stop();
     await agg?.stop();
     await new Promise((r) => target.server.close(r));
+  }
+}
+
+/** A /metrics page and how it is served; `check` names the series whose served value proves the page was relayed. */
+interface Page {
+  name: string;
+  /** The body, written in 64 KiB chunks without a content-length (chunked), `repeat` times. */
+  body: string;
+  repeat: number;
+  check?: { metric: string; selector: string; value: string };
+}
+
+const PAGE_SECONDS = 12;
+
+/** The three pages of issue 12: a 50 MB chunked page, 200,000 selected series in 5 MB, a 5 MB label value. */
+function hostilePages(): Page[] {
+  const filler = `# TYPE cm_filler gauge\n${Array.from({ length: 1000 }, (_, i) => `cm_filler{i="${i}",pad="${'x'.repeat(20)}"} ${i}`).join('\n')}\n`;
+  const many = Array.from({ length: 200_000 }, (_, i) => `cm_many{s="${i}"} ${i}\n`).join('');
+  return [
+    { name: '50 MB chunked page', body: filler, repeat: Math.ceil(50e6 / filler.length) },
+    { name: '5 MB page of 200,000 selected series', body: `# TYPE cm_many gauge\n${many}# TYPE cm_value gauge\ncm_value 7\n`, repeat: 1, check: { metric: 'cm_many', selector: 's=0', value: '0' } },
+    { name: '5 MB label value', body: `# TYPE cm_big gauge\ncm_big{v="${'y'.repeat(5 * 1024 * 1024)}"} 1\n# TYPE cm_value gauge\ncm_value 7\n`, repeat: 1, check: { metric: 'cm_value', selector: '', value: '7' } },
+  ];
+}
+
+/**
+ * Peak RSS, anonymous memory, V8 heap and external memory of the shipped sidecar (image flags, 1s interval) on each
+ * hostile page over PAGE_SECONDS, target < 64 MiB (the injected memory limit); and whether the page's check series
+ * is served with its value.
+ */
+export async function runPages(): Promise<void> {
+  const flags = shippedSidecar().slice(0, -1).join(' ');
+  for (const page of hostilePages()) {
+    const target = await servePage(page);
+    let agg: RelayProcess | undefined;
+    let sidecar: RelayProcess | undefined;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    try {
+      ({ agg, sidecar } = await startPair(target.port));
+      const peak = await measurePeaks(sidecar.child.pid!, `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`, PAGE_SECONDS * 1000);
+      let served = 'not checked';
+      if (page.check) {
+        const { metric, selector, value } = page.check;
+        const url = `https://127.0.0.1:${agg.ports['api']}/apis/custom.metrics.k8s.io/v1beta2/namespaces/bench/pods/bench-0/${metric}${selector ? `?metricLabelSelector=${encodeURIComponent(selector)}` : ''}`;
+        const got = await servedValue(agent, url);
+        served = got === value ? `${metric} served correctly (${got})` : `${metric} NOT served correctly (got ${got ?? 'no value'}, want ${value})`;
+      }
+      const name = `sidecar on a ${page.name} (node ${flags}, ${PAGE_SECONDS}s)`;
+      report({ name: `${name}: peak RSS`, value: peak.rssMib, unit: 'MiB', target: '<= 64' });
+      report({ name: `${name}: peak anonymous RSS`, value: peak.anonMib, unit: 'MiB' });
+      report({ name: `${name}: peak V8 heap used (sampled)`, value: peak.heapMib, unit: 'MiB' });
+      report({ name: `${name}: peak external memory (sampled)`, value: peak.externalMib, unit: 'MiB' });
+      console.log(`  ${served}; sidecar log lines: ${sidecar.lines.filter((l) => !l.includes('"msg":"ports"')).length}`);
+      for (const l of sidecar.lines.filter((l) => l.includes('"level":40') || l.includes('"level":50')).slice(0, 4)) console.log(`  ${l.slice(0, 300)}`);
+    } finally {
+      agent.destroy();
+      await sidecar?.stop();
+      await agg?.stop();
+      target.server.closeAllConnections();
+      await new Promise((r) => target.server.close(r));
+    }
+  }
+}
+
+/** Serves page.body repeat times per request, in 64 KiB writes that wait for drain (no content-length: chunked). */
+async function servePage(page: Page): Promise<{ server: Server; port: number }> {
+  const body = Buffer.from(page.body);
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    let n = 0;
+    let off = 0;
+    const write = (): void => {
+      while (n < page.repeat && !res.destroyed) {
+        const end = Math.min(off + 65536, body.length);
+        const more = res.write(body.subarray(off, end));
+        off = end === body.length ? 0 : end;
+        if (off === 0) n++;
+        if (!more) return void res.once('drain', write);
+      }
+      if (!res.destroyed) res.end();
+    };
+    res.on('error', () => undefined);
+    write();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+/**
+ * Peaks over durationMs: RSS and anonymous RSS from /proc every 50ms (peaks last a few ms of a scrape), V8 heap and
+ * external memory from the sidecar's own /metrics every 250ms.
+ */
+async function measurePeaks(pid: number, metricsUrl: string, durationMs: number): Promise<{ rssMib: number; anonMib: number; heapMib: number; externalMib: number }> {
+  const peak = { rssMib: 0, anonMib: 0, heapMib: 0, externalMib: 0 };
+  const kib = (status: string, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
+  const t0 = performance.now();
+  let lastSelf = 0;
+  while (performance.now() - t0 < durationMs) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    peak.rssMib = Math.max(peak.rssMib, kib(status, 'VmRSS'));
+    peak.anonMib = Math.max(peak.anonMib, kib(status, 'RssAnon'));
+    if (performance.now() - lastSelf >= 250) {
+      lastSelf = performance.now();
+      const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
+      const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
+      peak.heapMib = Math.max(peak.heapMib, gauge('metrics_relay_sidecar_nodejs_heap_size_used_bytes'));
+      peak.externalMib = Math.max(peak.externalMib, gauge('metrics_relay_sidecar_nodejs_external_memory_bytes'));
+    }
+    await sleep(50);
+  }
+  return peak;
+}
+
+/** A standalone aggregator and the shipped sidecar (pod bench/bench-0) scraping 127.0.0.1:targetPort every INTERVAL_MS. */
+async function startPair(targetPort: number): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
+  const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn']);
+  try {
+    const sidecar = await startRelay([
+      'sidecar', '--target', `http://127.0.0.1:${targetPort}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
+      '--interval', `${INTERVAL_MS}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
+    ], { entry: shippedSidecar() });
+    return { agg, sidecar };
+  } catch (err) {
+    await agg.stop();
+    throw err;
   }
 }
 

@@ -334,6 +334,23 @@ describe('ingest', () => {
     expect(metrics.text).toMatch(/metrics_relay_aggregator_rejected_reports_total\{reason="invalid_message"\} 2/);
   });
 
+  it('tells its message limit in every Ack; keeps an OK snapshot with an error and repeats the error in the 404 of a series cut', async () => {
+    const cut = "snapshot trimmed: 812 series of families cm_big over the aggregator's 4194304-byte message limit";
+    const r = reporter().hello({ namespace: 'trim', name: 'p1' });
+    const other = reporter().hello({ namespace: 'trim', name: 'p2' });
+    expect(await other.snapshot([{ name: 'cm_big', value: 5 }, { name: 'cm_v', value: 6 }])).toMatchObject({ accepted: 2, max_message_bytes: 4194304 });
+    expect(await r.snapshot([{ name: 'cm_v', value: 1 }], { error: cut })).toMatchObject({ accepted: 1, refused: 0, max_message_bytes: 4194304 });
+    expect((await get(`${api}${CM}/v1beta2/namespaces/trim/pods/p1/cm_v`)).json.items[0].value).toBe('1');
+    const big = await get(`${api}${CM}/v1beta2/namespaces/trim/pods/p1/cm_big`);
+    expect([big.status, big.json.message]).toEqual([404, `the server could not find the metric cm_big for pods in namespace trim: pod p1 does not report it; the pod's sidecar reports: ${cut}`]);
+    const gone = await get(`${api}${CM}/v1beta2/namespaces/trim/pods/p1/cm_gone`);
+    expect([gone.status, gone.json.message]).toEqual([404, `the server could not find the metric cm_gone for pod p1 in namespace trim: it was never reported (no series of that name is held); the pod's sidecar reports: ${cut}`]);
+    // The other pod is untouched; once p1's snapshots are whole again, its 404 says nothing more.
+    expect((await get(`${api}${CM}/v1beta2/namespaces/trim/pods/p2/cm_big`)).json.items[0].value).toBe('5');
+    await r.snapshot([{ name: 'cm_v', value: 2 }]);
+    expect((await get(`${api}${CM}/v1beta2/namespaces/trim/pods/p1/cm_big`)).json.message).toBe('the server could not find the metric cm_big for pods in namespace trim: pod p1 does not report it');
+  });
+
   it('marks a pod stale at once when its sidecar reports the scrape breaker open', async () => {
     const r = reporter().hello({ namespace: 'breaker', name: 'p1' });
     await r.snapshot([{ name: 'cm_v', value: 1 }]);

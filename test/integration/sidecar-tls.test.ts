@@ -36,7 +36,7 @@ beforeAll(async () => {
       streams.push(s);
       call.on('data', (m: WireReportRequest) => {
         s.messages.push(m);
-        if (m.snapshot) call.write({ seq: m.snapshot.seq, accepted: m.snapshot.ids.length, refused: 0, reason: '' });
+        if (m.snapshot) call.write({ seq: m.snapshot.seq, accepted: m.snapshot.ids.length, refused: 0, reason: '', max_message_bytes: 0 });
         if (m.goodbye) call.end();
       });
       call.on('error', () => undefined);

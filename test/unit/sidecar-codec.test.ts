@@ -48,11 +48,11 @@ describe('sidecar protobuf codec vs ingest.proto', () => {
   });
 
   it('decodes Acks, skipping fields it does not know', () => {
-    const ack = { seq: 2 ** 33 + 1, accepted: 1000, refused: 2, reason: 'series limit per pod (1000) reached' };
+    const ack = { seq: 2 ** 33 + 1, accepted: 1000, refused: 2, reason: 'series limit per pod (1000) reached', max_message_bytes: 4194304 };
     expect(decodeAck(method.responseSerialize(ack))).toEqual(ack);
-    expect(decodeAck(method.responseSerialize({ seq: 1, accepted: 0, refused: 0, reason: '' }))).toEqual({ seq: 1, accepted: 0, refused: 0, reason: '' });
-    const unknown = Buffer.concat([Buffer.from([0x08, 0x05]), Buffer.from([0x2a, 0x02, 0x68, 0x69]), Buffer.from([0x31, 1, 2, 3, 4, 5, 6, 7, 8]), Buffer.from([0x10, 0x03])]);
-    expect(decodeAck(unknown)).toEqual({ seq: 5, accepted: 3, refused: 0, reason: '' });
+    expect(decodeAck(method.responseSerialize({ seq: 1, accepted: 0, refused: 0, reason: '', max_message_bytes: 0 }))).toEqual({ seq: 1, accepted: 0, refused: 0, reason: '', max_message_bytes: 0 });
+    const unknown = Buffer.concat([Buffer.from([0x08, 0x05]), Buffer.from([0x32, 0x02, 0x68, 0x69]), Buffer.from([0x39, 1, 2, 3, 4, 5, 6, 7, 8]), Buffer.from([0x10, 0x03])]);
+    expect(decodeAck(unknown)).toEqual({ seq: 5, accepted: 3, refused: 0, reason: '', max_message_bytes: 0 });
     expect(() => decodeAck(Buffer.from([0x08, 0x80]))).toThrow('truncated');
   });
 });

@@ -28,7 +28,7 @@ class FakeCall extends EventEmitter implements IngestCall {
     return this.written.filter((m) => m.snapshot).map((m) => m.snapshot!);
   }
   ack(seq: number, accepted = 1): void {
-    this.emit('data', { seq, accepted, refused: 0, reason: '' } satisfies WireAck);
+    this.emit('data', { seq, accepted, refused: 0, reason: '', max_message_bytes: 0 } satisfies WireAck);
   }
   fail(code = 14, details = 'connection refused'): void {
     this.emit('error', Object.assign(new Error(details), { code, details }));
@@ -36,7 +36,7 @@ class FakeCall extends EventEmitter implements IngestCall {
   }
 }
 
-const DEFS: SeriesDef[] = Array.from({ length: 3 }, (_, i) => ({ key: `cm_s{i="${i}"}`, name: 'cm_s', labels: { i: String(i) }, kind: 'GAUGE', windowMs: 0 }));
+const DEFS: SeriesDef[] = Array.from({ length: 3 }, (_, i) => ({ key: `cm_s{i="${i}"}`, name: 'cm_s', family: 'cm_s', labels: { i: String(i) }, kind: 'GAUGE', windowMs: 0 }));
 const series = (n: number, value: number): ScrapedSeries => ({ defs: DEFS.slice(0, n), values: DEFS.slice(0, n).map(() => value), times: DEFS.slice(0, n).map(() => 1000) });
 const LABELS = Object.freeze({ app: 'web' });
 const snap = (value: number, n = 3, podLabels: Snapshot['podLabels'] = LABELS): Snapshot => ({ status: 'OK', error: '', scrapeTimeMs: 1000, series: series(n, value), podLabels });
@@ -64,6 +64,8 @@ beforeEach(() => {
     logger: pino({ level: 'silent' }),
     onState: (up) => state.push(up),
     onDelivered: () => delivered++,
+    maxMessageBytes: 4 * 1024 * 1024,
+    onTrimmed: () => undefined,
   });
   stream.start();
 });
@@ -198,6 +200,8 @@ describe('replica stream: the latest-snapshot slot', () => {
       logger: pino({ level: 'silent' }),
       onState: () => undefined,
       onDelivered: () => undefined,
+      maxMessageBytes: 4 * 1024 * 1024,
+      onTrimmed: () => undefined,
     });
     flaky.start();
     await vi.advanceTimersByTimeAsync(1000);
@@ -210,5 +214,54 @@ describe('replica stream: the latest-snapshot slot', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await done;
     expect(calls[0]!.cancelled).toBe(true);
+  });
+});
+
+describe('replica stream: the message limit', () => {
+  const BIG: SeriesDef[] = Array.from({ length: 5 }, (_, i) => ({ key: `cm_big{i="${i}"}`, name: 'cm_big', family: 'cm_big', labels: { i: String(i), pad: 'x'.repeat(40_000) }, kind: 'GAUGE', windowMs: 0 }));
+  const bigSnap = (...which: number[]): Snapshot => ({ status: 'OK', error: '', scrapeTimeMs: 1000, podLabels: LABELS, series: { defs: which.map((i) => BIG[i]!), values: which.map((i) => i), times: which.map(() => 1000) } });
+
+  it("trims snapshots to the limit the replica's Ack tells, counts and logs it once per change", () => {
+    const logs: { msg: string; families?: string; maxMessageBytes?: number }[] = [];
+    const trimmed: number[] = [];
+    const call = new FakeCall();
+    const s = new ReplicaStream('10.0.0.2:9443', undefined, {
+      dial: () => ({ call, close: () => undefined }),
+      hello: { pod: { namespace: 'ns', name: 'web-1', uid: '' }, intervalMs: 1000, agent: 'test' },
+      initialLabels: LABELS,
+      backoff: createBackoff(100, 1000, () => 0),
+      logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) }),
+      onState: () => undefined,
+      onDelivered: () => undefined,
+      maxMessageBytes: 4 * 1024 * 1024,
+      onTrimmed: (n) => trimmed.push(n),
+    });
+    s.start();
+    // Under the flag's 4 MiB, three 40 kB series fit.
+    s.publish(bigSnap(0, 1, 2));
+    expect(call.snapshots()[0]!.ids).toEqual([0, 1, 2]);
+    call.emit('data', { seq: 1, accepted: 3, refused: 0, reason: '', max_message_bytes: 65536 } satisfies WireAck);
+    // The replica takes 64 KiB: the three series it holds stay though listed last, one new one fits, one goes.
+    s.publish(bigSnap(3, 4, 0, 1, 2));
+    const second = call.snapshots()[1]!;
+    expect(second.status).toBe('OK');
+    expect(second.ids).toEqual([3, 0, 1, 2]);
+    expect(second.values).toEqual([3, 0, 1, 2]);
+    expect(second.error).toBe("snapshot trimmed: 1 series of families cm_big over the aggregator's 65536-byte message limit");
+    // A series that alone is over the limit is cut from every snapshot: counted each time, logged once.
+    const huge: SeriesDef = { key: 'cm_huge', name: 'cm_huge', family: 'cm_huge', labels: { pad: 'x'.repeat(70_000) }, kind: 'GAUGE', windowMs: 0 };
+    const withHuge: Snapshot = { ...bigSnap(0), series: { defs: [BIG[0]!, huge], values: [0, 9], times: [1000, 1000] } };
+    call.ack(2);
+    s.publish(withHuge);
+    call.ack(3);
+    s.publish(withHuge);
+    expect(call.snapshots()[3]!.error).toBe("snapshot trimmed: 1 series of families cm_huge over the aggregator's 65536-byte message limit");
+    call.ack(4);
+    s.publish(bigSnap(0, 1));
+    expect(call.snapshots()[4]!.error).toBe('');
+    expect(trimmed).toEqual([1, 1, 1]);
+    expect(logs.filter((l) => l.msg.startsWith('snapshot trimmed'))).toEqual([expect.objectContaining({ families: 'cm_big', maxMessageBytes: 65536 }), expect.objectContaining({ families: 'cm_huge' })]);
+    expect(logs.filter((l) => l.msg === "snapshots fit the aggregator's message limit again")).toHaveLength(1);
+    s.stop();
   });
 });

@@ -5,11 +5,9 @@ import {
   escapePointer,
   INJECTED_ANNOTATION,
   SIDECAR_CONTAINER_NAME,
-  TOKEN_AUDIENCE,
   type InjectionDecision,
   type JsonPatchOp,
 } from '../../aggregator/src/webhook/inject.js';
-import { INGEST_AUDIENCE } from '../../aggregator/src/ingest/token-auth.js';
 import { injectionConfig, replicaSetPod } from '../helpers/webhook-fixtures.js';
 
 type Pod = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -112,10 +110,6 @@ describe('decideInjection: the patch', () => {
         ],
       },
     });
-  });
-
-  it('the token audience is the one the ingest server checks', () => {
-    expect(TOKEN_AUDIENCE).toBe(INGEST_AUDIENCE);
   });
 
   it('without caConfigMap: no CA source and no --ca-file', () => {

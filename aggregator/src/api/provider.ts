@@ -129,7 +129,7 @@ export class MetricsProvider {
     if (matched === 0) {
       const refused = podName === '*' ? undefined : this.refusal(namespace, metric, podName);
       if (refused) throw notFound(`the server could not find the metric ${metric} for pod ${podName} in namespace ${namespace}: ${refused}`);
-      const why = podName !== '*' ? `pod ${podName} does not report it` : selector.empty ? 'no pod of that metric in the namespace' : `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)`;
+      const why = podName !== '*' ? `pod ${podName} does not report it${this.sidecarNote(namespace, podName)}` : selector.empty ? 'no pod of that metric in the namespace' : `no pod matched the selector "${selector.toString()}" (${pods.size} pod(s) in namespace ${namespace} report it)`;
       throw notFound(`the server could not find the metric ${metric} for pods in namespace ${namespace}: ${why}`);
     }
     if (seriesSeen === 0) throw notFound(`the server could not find the metric ${metric} for ${target} in namespace ${namespace}: no series matched the metricLabelSelector "${metricSelector.toString()}"`);
@@ -289,7 +289,7 @@ export class MetricsProvider {
   /** Not held at all: say so, or why a pod's series of that name were refused at ingest (the Ack's reason). */
   private neverReported(metric: string, what: string, namespace: string, podName?: string, podFilter?: (pod: Pod) => boolean, caseless = false): ApiError {
     const refused = this.refusal(namespace, metric, podName, podFilter, caseless);
-    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: ${refused ?? 'it was never reported (no series of that name is held)'}`);
+    return notFound(`the server could not find the metric ${metric} for ${what} in namespace ${namespace}: ${refused ?? 'it was never reported (no series of that name is held)'}${podName === undefined ? '' : this.sidecarNote(namespace, podName)}`);
   }
 
   /** The refusal of `metric` by one pod, or by the first pod of the namespace (passing podFilter) that had one. */
@@ -311,6 +311,12 @@ export class MetricsProvider {
   /** A Status for an answer over --max-response-bytes, before it is built. */
   private tooLarge(what: string, selector: Selector): ApiError {
     return internal(`the answer for ${what} would be larger than this server's limit of ${this.maxAnswerBytes} bytes (--max-response-bytes): ${selector.empty ? 'no labelSelector was given' : `the labelSelector "${selector.toString()}" matched too much`}; narrow the labelSelector`);
+  }
+
+  /** What the pod's sidecar last said it left out or failed at (Snapshot.error), as a 404 suffix; '' if nothing. */
+  private sidecarNote(namespace: string, podName: string): string {
+    const error = podName === '*' ? '' : this.store.getPod(namespace, podName)?.lastError;
+    return error ? `; the pod's sidecar reports: ${error}` : '';
   }
 
   private staleError(metric: string, what: string, namespace: string, reason: string): ApiError {

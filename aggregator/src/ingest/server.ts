@@ -1,17 +1,18 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadIngest, type WireAck, type WireReportRequest, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
+import { loadIngest, SERIES_ID_LIMIT, type WireAck, type WireReportRequest, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
 import type { MemoryStore, Pod, SeriesDefinition } from '../store/memory-store.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
 import { DEFAULT_LABEL_LIMITS, podLabelProblem, seriesLabelProblem, type LabelLimits } from './label-limits.js';
 import { definitionBytes, stringBytes } from '../store/memory-estimate.js';
 
-export const MAX_SERIES_ID = 65535;
 const DEFAULT_INTERVAL_MS = 5000;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const MAX_UID_LENGTH = 128;
 /** A scrape error is kept for the status page; longer text is cut. */
 const MAX_ERROR_LENGTH = 1024;
+/** A sidecar's error text as held and shown: at most MAX_ERROR_LENGTH characters. */
+const clip = (error: string): string => (error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}...` : error);
 /** A stream's definition table entry beyond the definition's strings (counted in the store's memory budget). */
 const STREAM_DEF_BYTES = 100;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5000;
@@ -103,6 +104,8 @@ export interface IngestOptions {
   labelLimits?: LabelLimits;
   /** Sample times further ahead of this replica's clock are clamped to the receive time (--max-clock-skew). */
   maxClockSkewMs?: number;
+  /** --max-message-bytes, told to the sidecar in every Ack so it keeps its snapshots below it. */
+  maxMessageBytes: number;
   now?: () => number;
 }
 
@@ -217,7 +220,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (++windowCount > limits.maxReportsPerSecond) {
               throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `more than ${limits.maxReportsPerSecond} snapshots per second on one stream`, 'rate_limited');
             }
-            call.write(applySnapshot(pod, msg.snapshot!));
+            call.write({ ...applySnapshot(pod, msg.snapshot!), max_message_bytes: opts.maxMessageBytes });
             warmUp.reported(call);
             return;
           }
@@ -254,7 +257,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       defs.set(id, d);
     }
 
-    function applySnapshot(p: Pod, snap: WireSnapshot): WireAck {
+    function applySnapshot(p: Pod, snap: WireSnapshot): Omit<WireAck, 'max_message_bytes'> {
       // Validate everything first: a bad snapshot must change nothing.
       const newDefs: [number, StreamDefinition][] = [];
       for (const d of snap.defs) newDefs.push([d.id, toDefinition(d, labelLimits)]);
@@ -268,7 +271,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       metrics.snapshots.inc({ status: snap.status });
       if (snap.status !== 'OK') {
         for (const [id, d] of newDefs) define(id, d);
-        store.markFailed(p, snap.error.length > MAX_ERROR_LENGTH ? `${snap.error.slice(0, MAX_ERROR_LENGTH)}...` : snap.error, snap.status === 'BREAKER_OPEN', now());
+        store.markFailed(p, clip(snap.error), snap.status === 'BREAKER_OPEN', now());
         if (podLabels) store.setPodLabels(p, podLabels);
         return { seq: snap.seq, accepted: 0, refused: 0, reason: '' };
       }
@@ -296,6 +299,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
         sampleTimes = lastKeep.map((i) => times[i]!);
       }
       const result = store.replaceSeries(p, lastResolved, values, sampleTimes, scrapeMs, received, lastRefusals);
+      // An OK snapshot's error says what the sidecar left out (e.g. trimmed to fit): the API repeats it.
+      p.lastError = clip(snap.error);
       metrics.samplesIngested.inc(result.accepted);
       let refused = result.refused;
       const reasons: string[] = [];
@@ -374,7 +379,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
 }
 
 function toDefinition(d: WireSeriesDef, limits: LabelLimits): StreamDefinition {
-  if (d.id > MAX_SERIES_ID) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id} is above the limit ${MAX_SERIES_ID}`, 'invalid_message');
+  if (d.id >= SERIES_ID_LIMIT) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id} is not below the limit ${SERIES_ID_LIMIT}`, 'invalid_message');
   if (d.name === '' || d.name.includes('/') || d.name.includes('%')) throw new StreamError(grpc.status.INVALID_ARGUMENT, `series id ${d.id}: invalid metric name ${JSON.stringify(d.name.slice(0, 256))}`, 'invalid_message');
   const labels = d.labels ?? {};
   // NOTE: a series over the byte limits is refused (in the Ack), not the stream: the pod's other series still count.
@@ -387,7 +392,7 @@ function toDefinition(d: WireSeriesDef, limits: LabelLimits): StreamDefinition {
 
 /**
  * Budget bytes a stream's definition takes. A refusal for the budget itself costs nothing: it shares the name and
- * reason strings and is bounded by the ids a stream may use (MAX_SERIES_ID).
+ * reason strings and is bounded by the ids a stream may use (SERIES_ID_LIMIT).
  */
 function streamCost(d: StreamDefinition): number {
   if (!isRefused(d)) return STREAM_DEF_BYTES + d.bytes!;
@@ -411,9 +416,7 @@ export interface IngestServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-export interface IngestServerOptions extends IngestOptions {
-  maxMessageBytes: number;
-}
+export type IngestServerOptions = IngestOptions;
 
 export function createIngestServer(opts: IngestServerOptions): IngestServer {
   const server = new grpc.Server({

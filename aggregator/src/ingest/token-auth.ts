@@ -2,7 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import type { UserInfo } from '../auth/authn.js';
 import { StreamAuthError, type BoundPod, type StreamAuthenticator } from './server.js';
 
-export const INGEST_AUDIENCE = 'metrics-relay';
 
 /**
  * Authenticates ingest streams by their projected ServiceAccount token (`authorization: Bearer ...`, audience

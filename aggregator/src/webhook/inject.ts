@@ -26,6 +26,7 @@
  * start; only what has no sidecar flag (the app port, path, scheme, volume names) is checked here.
  */
 import { quoteValue, type Problem } from '../../../common/src/errors.js';
+import { INGEST_AUDIENCE } from '../../../common/src/proto.js';
 import { sidecarOptionProblems } from '../../../common/src/sidecar-options.js';
 
 /** One RFC 6902 operation. The injector only emits `add`. */
@@ -105,8 +106,6 @@ export const TOKEN_VOLUME = 'metrics-relay-token';
 /** Where the sidecar finds its files. */
 export const PODINFO_DIR = '/etc/metrics-relay/podinfo';
 export const TOKEN_DIR = '/var/run/secrets/metrics-relay';
-/** Audience of the projected token. NOTE: must equal INGEST_AUDIENCE (ingest/token-auth.ts); a test checks it. */
-export const TOKEN_AUDIENCE = 'metrics-relay';
 
 const SIDECAR_PORT_NAME = 'relay-metrics';
 
@@ -336,7 +335,7 @@ function podinfoVolume(): Obj {
 }
 
 function tokenVolume(config: InjectionConfig): Obj {
-  const sources: Obj[] = [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }];
+  const sources: Obj[] = [{ serviceAccountToken: { audience: INGEST_AUDIENCE, expirationSeconds: 3600, path: 'token' } }];
   if (config.caConfigMap) sources.push({ configMap: { name: config.caConfigMap, items: [{ key: 'ca.crt', path: 'ca.crt' }], optional: true } });
   return { name: TOKEN_VOLUME, projected: { sources } };
 }

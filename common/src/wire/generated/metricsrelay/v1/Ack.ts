@@ -7,6 +7,7 @@ export interface Ack {
   'accepted'?: (number);
   'refused'?: (number);
   'reason'?: (string);
+  'max_message_bytes'?: (number);
 }
 
 export interface Ack__Output {
@@ -14,4 +15,5 @@ export interface Ack__Output {
   'accepted': (number);
   'refused': (number);
   'reason': (string);
+  'max_message_bytes': (number);
 }

@@ -66,8 +66,10 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
     },
   });
 
+  const limits = { maxSeries: cfg.maxSeries, maxLabelNameBytes: cfg.maxLabelNameBytes, maxLabelValueBytes: cfg.maxLabelValueBytes, maxLabelsPerSeries: cfg.maxLabelsPerSeries };
+  const builder = new SeriesBuilder(cfg.rateWindowMs, limits);
   const breakerLog = logger.child({ component: 'breaker' });
-  const breaker = createScrapeBreaker(createScrape({ target: cfg.target, timeoutMs: cfg.timeoutMs, maxBodyBytes: cfg.maxBodyBytes, select: compileSelection(cfg.metrics) }), {
+  const breaker = createScrapeBreaker(createScrape({ target: cfg.target, timeoutMs: cfg.timeoutMs, maxBodyBytes: cfg.maxBodyBytes, select: compileSelection(cfg.metrics), budget: builder.budget }), {
     failures: cfg.breakerFailures,
     resetMs: cfg.breakerResetMs,
     onState: (state) => {
@@ -79,11 +81,10 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
   });
   metrics.breakerState.set(0);
 
-  const limits = { maxSeries: cfg.maxSeries, maxLabelNameBytes: cfg.maxLabelNameBytes, maxLabelValueBytes: cfg.maxLabelValueBytes, maxLabelsPerSeries: cfg.maxLabelsPerSeries };
   const loop = createScrapeLoop({
     intervalMs: cfg.intervalMs,
     breaker,
-    builder: new SeriesBuilder(cfg.rateWindowMs, limits),
+    builder,
     labels,
     publish: (s) => replicas.publish(s),
     metrics,

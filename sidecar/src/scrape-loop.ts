@@ -75,7 +75,7 @@ export function createScrapeLoop(opts: ScrapeLoopOptions): ScrapeLoop {
     try {
       const page = await breaker.fire();
       countWarnings(page.warnings);
-      const built = builder.build(page.families, started);
+      const built = builder.build(page.families, started, page.cut);
       metrics.seriesSelected.set(built.defs.length);
       const dropped = reportDrops(built);
       if (built.duplicates !== lastDuplicates) {

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
-import { formatFromContentType, parsePage, ParseError, type ParsedPage } from './parse/exposition.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { formatFromContentType, parsePage, ParseError, type ParsedPage, type SampleBudget } from './parse/exposition.js';
 
 /** Why a scrape failed: a bounded label value of metrics_relay_sidecar_scrape_errors_total. */
 export type ScrapeFailure = 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'connect' | 'breaker_open';
@@ -20,6 +22,8 @@ export interface ScrapeOptions {
   maxBodyBytes: number;
   /** Which families to keep (compileSelection). */
   select: (familyName: string) => boolean;
+  /** What the parse may hold (SeriesBuilder.budget). */
+  budget?: SampleBudget;
 }
 
 // NOTE: OpenMetrics first, then text 0.0.4, as Prometheus asks. No Accept-Encoding: on loopback, gzip only costs CPU.
@@ -32,32 +36,98 @@ const ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetri
  * names the line). Never resolves with part of a body; what the parser let pass comes back as its warnings.
  */
 export function createScrape(opts: ScrapeOptions): () => Promise<ParsedPage> {
+  const buffer = new BodyBuffer(opts.maxBodyBytes);
   return async () => {
-    const { body, contentType } = await get(opts.target, opts.timeoutMs, opts.maxBodyBytes);
     try {
-      return parsePage(body, formatFromContentType(contentType), opts.select);
-    } catch (err) {
-      const detail = err instanceof ParseError ? err.message : `parser failed: ${(err as Error).message}`;
-      throw new ScrapeError('parse', `GET ${opts.target}: not a valid exposition: ${detail}`);
+      const { body, contentType } = await get(opts.target, opts.timeoutMs, opts.maxBodyBytes, buffer);
+      try {
+        return parsePage(body, formatFromContentType(contentType), opts.select, opts.budget);
+      } catch (err) {
+        const detail = err instanceof ParseError ? err.message : `parser failed: ${(err as Error).message}`;
+        throw new ScrapeError('parse', `GET ${opts.target}: not a valid exposition: ${detail}`);
+      }
+    } finally {
+      // NOTE: the socket's chunks and the page's text are garbage now, much of it external memory, which V8 frees
+      // only when a major GC comes; under the injected memory limit that is too late after a large body.
+      if (buffer.length >= LARGE_BODY_BYTES) collectGarbage();
+      buffer.done();
     }
   };
 }
+
+/** A body at least this large is followed by a full garbage collection; while reading, a minor one every so many bytes. */
+const LARGE_BODY_BYTES = 1024 * 1024;
+const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
+
+// NOTE: gc() without --expose-gc on the command line (the flag is set at run time; the function comes from a fresh
+// context, where V8 installs it).
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
 
 // NOTE: required, not imported: an ESM import of node:http evaluates its lazy WebSocket getters, which load
 // undici (about 3 MB of RSS in this process) for nothing. node:https only loads when the target is https.
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
 
-function get(target: URL, timeoutMs: number, maxBytes: number): Promise<{ body: Buffer; contentType: string | undefined }> {
+/**
+ * The bytes of the scrape in progress, in one buffer kept from scrape to scrape (a scrape target has one scrape at
+ * a time, and the parse copies what it keeps), grown to the largest body up to the cap and let go after a body that
+ * used less than a quarter of it. Socket chunks are copied in as they come, so the body is never held twice.
+ */
+class BodyBuffer {
+  private bytes = Buffer.alloc(0);
+  private size = 0;
+  private sinceCollected = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /**
+   * @param expected the declared content-length, or -1. NOTE: without one the buffer is made as large as the cap at
+   * once: allocUnsafe leaves its pages untouched, and the system makes only the pages a body fills resident, so this
+   * costs what is read, with no copy on growth.
+   */
+  reset(expected: number): void {
+    this.size = 0;
+    this.sinceCollected = 0;
+    const wanted = expected >= 0 ? expected : this.maxBytes;
+    if (wanted > this.bytes.length) this.bytes = Buffer.allocUnsafe(wanted);
+  }
+
+  /** Callers check the cap first: the buffer never grows past it. */
+  append(chunk: Buffer): void {
+    chunk.copy(this.bytes, this.size);
+    this.size += chunk.length;
+    // NOTE: each socket chunk is a new allocation outside V8's heap, freed only when a GC finds it dead; a large
+    // body would otherwise hold its whole length twice before any GC comes.
+    this.sinceCollected += chunk.length;
+    if (this.sinceCollected >= COLLECT_EVERY_BYTES) {
+      this.sinceCollected = 0;
+      collectGarbage({ type: 'minor' });
+    }
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  /** The body read; valid until the next reset. */
+  view(): Buffer {
+    return this.bytes.subarray(0, this.size);
+  }
+
+  /** After the body was parsed (or failed): a body much smaller than the buffer lets the buffer go. */
+  done(): void {
+    if (this.size * 4 < this.bytes.length) this.bytes = Buffer.alloc(0);
+  }
+}
+
+function get(target: URL, timeoutMs: number, maxBytes: number, buffer: BodyBuffer): Promise<{ body: Buffer; contentType: string | undefined }> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const chunks: Buffer[] = [];
     const fail = (reason: ScrapeFailure, message: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      // Let what was read go at the next GC, even while the request object lives on.
-      chunks.length = 0;
       req.destroy();
       reject(new ScrapeError(reason, `GET ${target}: ${message}`));
     };
@@ -67,25 +137,21 @@ function get(target: URL, timeoutMs: number, maxBytes: number): Promise<{ body: 
       if (status < 200 || status >= 300) return fail('http_status', `answered HTTP ${status}`);
       const declared = Number(res.headers['content-length']);
       if (declared > maxBytes) return fail('body_too_large', `body of ${declared} bytes is over the ${maxBytes}-byte limit (--max-body-bytes)`);
-      // NOTE: with a content-length the body is copied into one buffer as it comes, so each socket chunk is garbage
-      // at once and the whole body is never held twice (chunks, then their concatenation).
-      const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
-      let size = 0;
+      // NOTE: each socket chunk is copied into the kept buffer as it comes, so it is garbage at once and the body is
+      // never held twice (chunks, then their concatenation).
+      buffer.reset(declared >= 0 ? declared : -1);
       res.on('data', (c: Buffer) => {
-        if (size + c.length > maxBytes) return fail('body_too_large', `body is over the ${maxBytes}-byte limit (--max-body-bytes); read aborted`);
-        if (whole) c.copy(whole, size);
-        else chunks.push(c);
-        size += c.length;
+        if (settled) return;
+        if (buffer.length + c.length > maxBytes) return fail('body_too_large', `body is over the ${maxBytes}-byte limit (--max-body-bytes); read aborted`);
+        buffer.append(c);
       });
       res.on('end', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const body = whole ? whole.subarray(0, size) : Buffer.concat(chunks, size);
-        chunks.length = 0;
-        resolve({ body, contentType: res.headers['content-type'] });
+        resolve({ body: buffer.view(), contentType: res.headers['content-type'] });
       });
-      res.on('aborted', () => fail('connect', `connection closed after ${size} bytes of the body${declared >= 0 ? ` (of ${declared} announced)` : ''}`));
+      res.on('aborted', () => fail('connect', `connection closed after ${buffer.length} bytes of the body${declared >= 0 ? ` (of ${declared} announced)` : ''}`));
       res.on('error', (err) => fail('connect', `reading the body: ${err.message}`));
     });
     const timer = setTimeout(() => fail('timeout', `no complete answer within ${timeoutMs}ms (--timeout)`), timeoutMs);

@@ -1,5 +1,5 @@
 import type { Kind } from '../../common/src/proto.js';
-import type { Family, FamilyType } from './parse/exposition.js';
+import type { Family, FamilyType, SampleBudget } from './parse/exposition.js';
 import { RateTracker } from './rate.js';
 
 /**
@@ -106,17 +106,27 @@ export class SeriesBuilder {
   /** The series sent by the last scrape, by key. */
   private sent = new Map<string, SeriesDef>();
 
+  /**
+   * What a parse may hold for this builder (parsePage's budget): twice --max-series (a counter makes two series),
+   * and past that only series the last scrape sent, so memory stays bounded on any page and a series already
+   * relayed is never cut for a new one.
+   */
+  readonly budget: SampleBudget;
+
   /** @param windowMs rate window (--rate-window) */
   constructor(private readonly windowMs: number, private readonly limits: SeriesLimits) {
     this.rates = new RateTracker(windowMs);
+    this.budget = { max: 2 * limits.maxSeries, keep: (name, labels) => this.sent.has(name + labelsKey(labels)) };
   }
 
-  build(families: readonly Family[], scrapeTimeMs: number): Built {
+  /** @param cut samples the parse let go (ParsedPage.cut): counted as dropped by the --max-series cap */
+  build(families: readonly Family[], scrapeTimeMs: number, cut: ReadonlyMap<string, number> = new Map()): Built {
     const { maxSeries } = this.limits;
     const taken = new Map<string, Taken>();
     const drops: Partial<Record<DropReason, Drop>> = {};
     let fresh = 0;
     let duplicates = 0;
+    for (const [family, n] of cut) countDrop(drops, 'max_series', family, n);
     const take = (family: string, key: string, name: string, labels: Readonly<Record<string, string>>, kind: Kind, windowMs: number, value: number, time: number): boolean => {
       if (taken.has(key)) {
         duplicates++;

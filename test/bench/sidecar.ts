@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { Agent, request } from 'node:https';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { INJECTION_DEFAULTS } from '../../aggregator/src/webhook/inject.js';
 import { startRelay, eventually, ROOT, type RelayProcess } from '../helpers/processes.js';
 import { percentile, report } from './report.js';
 
@@ -99,9 +100,11 @@ export async function runPages(): Promise<void> {
     const target = await servePage(page);
     let agg: RelayProcess | undefined;
     let sidecar: RelayProcess | undefined;
+    let cgroup: ReturnType<typeof memoryCgroup>;
     const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
     try {
-      ({ agg, sidecar } = await startPair(target.port));
+      cgroup = memoryCgroup(String(target.port), INJECTED_LIMIT_BYTES);
+      ({ agg, sidecar } = await startPair(target.port, cgroup?.dir));
       const peak = await measurePeaks(sidecar.child.pid!, `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`, PAGE_SECONDS * 1000);
       let served = 'not checked';
       if (page.check) {
@@ -111,7 +114,13 @@ export async function runPages(): Promise<void> {
         served = got === value ? `${metric} served correctly (${got})` : `${metric} NOT served correctly (got ${got ?? 'no value'}, want ${value})`;
       }
       const name = `sidecar on a ${page.name} (node ${flags}, ${PAGE_SECONDS}s)`;
-      report({ name: `${name}: peak RSS`, value: peak.rssMib, unit: 'MiB', target: '<= 64' });
+      report({ name: `${name}: peak RSS`, value: peak.rssMib, unit: 'MiB' });
+      if (cgroup) {
+        const c = cgroup.read();
+        report({ name: `${name}: under a ${INJECTED_LIMIT_BYTES / 1048576} MiB cgroup limit, OOM kills`, value: c.oomKills, unit: '', target: '<= 0' });
+        report({ name: `${name}: cgroup peak usage (anon + page cache, reclaimable file pages included)`, value: c.maxUsageMib, unit: 'MiB' });
+        report({ name: `${name}: cgroup major faults (file pages read back after reclaim)`, value: c.majorFaults, unit: '' });
+      } else console.log('  (no writable cgroup v1 memory controller here: no limit applied)');
       report({ name: `${name}: peak anonymous RSS`, value: peak.anonMib, unit: 'MiB' });
       report({ name: `${name}: peak V8 heap used (sampled)`, value: peak.heapMib, unit: 'MiB' });
       report({ name: `${name}: peak external memory (sampled)`, value: peak.externalMib, unit: 'MiB' });
@@ -120,11 +129,54 @@ export async function runPages(): Promise<void> {
     } finally {
       agent.destroy();
       await sidecar?.stop();
+      cgroup?.remove();
       await agg?.stop();
       target.server.closeAllConnections();
       await new Promise((r) => target.server.close(r));
     }
   }
+}
+
+/** The memory limit the webhook injects (INJECTION_DEFAULTS), in bytes. */
+const INJECTED_LIMIT_BYTES = quantityBytes(INJECTION_DEFAULTS.resources.limits.memory!);
+
+function quantityBytes(q: string): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  if (!m) throw new Error(`unexpected memory quantity ${q}`);
+  return Number(m[1]) * (m[2] === 'Mi' ? 1048576 : 1073741824);
+}
+
+/**
+ * A new cgroup (v1 memory controller, as this machine has) limited to `bytes`, as the kubelet limits a container;
+ * undefined where no such controller is writable (not root, cgroup v2 only).
+ */
+function memoryCgroup(name: string, bytes: number): { dir: string; read(): { oomKills: number; maxUsageMib: number; majorFaults: number }; remove(): void } | undefined {
+  const dir = `/sys/fs/cgroup/memory/metrics-relay-bench-${process.pid}-${name}`;
+  try {
+    mkdirSync(dir);
+    writeFileSync(`${dir}/memory.limit_in_bytes`, String(bytes));
+    // NOTE: page cache is charged to the cgroup that reads a file first. Dropped, node's own file pages (about
+    // 40 MiB) are read again by the sidecar and charged to its cgroup, as in a container started on a fresh node.
+    writeFileSync('/proc/sys/vm/drop_caches', '1');
+  } catch {
+    return undefined;
+  }
+  const field = (file: string, key: string): number => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(`${dir}/${file}`, 'utf8'))?.[1] ?? NaN);
+  return {
+    dir,
+    read: () => ({
+      oomKills: field('memory.oom_control', 'oom_kill'),
+      maxUsageMib: Number(readFileSync(`${dir}/memory.max_usage_in_bytes`, 'utf8')) / 1048576,
+      majorFaults: field('memory.stat', 'total_pgmajfault'),
+    }),
+    remove: () => {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // still holds the process (it is stopped next); the directory goes with the next boot
+      }
+    },
+  };
 }
 
 /** Serves page.body repeat times per request, in 64 KiB writes that wait for drain (no content-length: chunked). */
@@ -178,13 +230,13 @@ async function measurePeaks(pid: number, metricsUrl: string, durationMs: number)
 }
 
 /** A standalone aggregator and the shipped sidecar (pod bench/bench-0) scraping 127.0.0.1:targetPort every INTERVAL_MS. */
-async function startPair(targetPort: number): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
+async function startPair(targetPort: number, cgroup?: string): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
   const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn']);
   try {
     const sidecar = await startRelay([
       'sidecar', '--target', `http://127.0.0.1:${targetPort}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
       '--interval', `${INTERVAL_MS}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
-    ], { entry: shippedSidecar() });
+    ], { entry: shippedSidecar(), ...(cgroup ? { cgroup } : {}) });
     return { agg, sidecar };
   } catch (err) {
     await agg.stop();

@@ -23,9 +23,15 @@ export interface RelayProcess {
 /**
  * Starts `metrics-relay <args>` and waits for its ports line. Rejects with the output when it exits first or
  * does not print ports within timeoutMs. `entry` replaces the CLI: node flags and a script (e.g. the sidecar bundle).
+ * `cgroup` starts the process in that cgroup directory.
  */
-export function startRelay(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; entry?: string[] } = {}): Promise<RelayProcess> {
-  const child = spawn(NODE, [...(opts.entry ?? [CLI]), ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startRelay(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; entry?: string[]; cgroup?: string } = {}): Promise<RelayProcess> {
+  const argv = [...(opts.entry ?? [CLI]), ...args];
+  // cgroup: a cgroup directory the process starts in (it moves itself there, then becomes node), so it is charged
+  // for all it uses, as a container is.
+  const child = opts.cgroup
+    ? spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, NODE, ...argv], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(NODE, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -71,7 +71,7 @@ describe('one scrape', () => {
   });
 
   it('takes a page whose unselected families are broken, with no warning about them', async () => {
-    expect(await scrape('/windows')).toEqual({ families: [{ name: 'cm_x', type: 'untyped', help: 'X.', samples: [{ name: 'cm_x', labels: {}, value: 1 }] }], warnings: [] });
+    expect(await scrape('/windows')).toEqual({ families: [{ name: 'cm_x', type: 'untyped', help: 'X.', samples: [{ name: 'cm_x', labels: {}, value: 1 }] }], warnings: [], cut: new Map() });
   });
 
   it('parses OpenMetrics by its content type; the counter is selected by its _total name', async () => {

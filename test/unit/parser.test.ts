@@ -96,7 +96,7 @@ describe('select() and skipping', () => {
 
   it('ignores defects of unselected families (metadata, malformed samples) but still checks line structure', () => {
     const cm = (n: string) => n.startsWith('cm_');
-    expect(page('# TYPE node_x counter\n# TYPE node_x gauge\n# TYPE node_y countr\nnode_y{ 1\ncm_a 1\n', 'text', cm)).toEqual({ families: [{ name: 'cm_a', type: 'untyped', samples: [{ name: 'cm_a', labels: {}, value: 1 }] }], warnings: [] });
+    expect(page('# TYPE node_x counter\n# TYPE node_x gauge\n# TYPE node_y countr\nnode_y{ 1\ncm_a 1\n', 'text', cm)).toEqual({ families: [{ name: 'cm_a', type: 'untyped', samples: [{ name: 'cm_a', labels: {}, value: 1 }] }], warnings: [], cut: new Map() });
     expect(parseError('# TYPE cm_x countr\n', 'text', cm).message).toBe('line 1: unknown metric type "countr"');
     expect(parseError('node_x 1\n\n# EOF\n', 'openmetrics', () => false).message).toBe('line 2: blank lines are not allowed in OpenMetrics');
   });
@@ -106,7 +106,7 @@ describe('select() and skipping', () => {
     for (let i = 0; i < 100; i++) lines.push(`windows_mssql_locks_deadlocks{mssql_instance="i${i}"} ${i}`);
     lines.push('# HELP windows_mssql_locks_deadlocks Deadlocks.', '# HELP cm_queue Queue.', '# TYPE cm_queue gauge', 'cm_queue 3', '');
     const text = lines.join('\n');
-    expect(page(text, 'text', (n) => n.startsWith('cm_'))).toEqual({ families: [{ name: 'cm_queue', type: 'gauge', help: 'Queue.', samples: [{ name: 'cm_queue', labels: {}, value: 3 }] }], warnings: [] });
+    expect(page(text, 'text', (n) => n.startsWith('cm_'))).toEqual({ families: [{ name: 'cm_queue', type: 'gauge', help: 'Queue.', samples: [{ name: 'cm_queue', labels: {}, value: 3 }] }], warnings: [], cut: new Map() });
     const all = page(text, 'text');
     expect(all.families.map((f) => [f.name, f.samples.length, f.help])).toEqual([['windows_mssql_locks_deadlocks', 100, 'Deadlocks.'], ['cm_queue', 1, 'Queue.']]);
     expect(all.warnings).toEqual([{ reason: 'repeated_metadata', line: 103, message: 'second HELP line for metric name "windows_mssql_locks_deadlocks"', count: 1 }]);
@@ -319,7 +319,7 @@ describe('OpenMetrics exemplars', () => {
     expect(f!.samples).toEqual([{ name: 'a_total', labels: {}, value: 1 }]);
     expect(parseError('# TYPE a counter\na_total 1 # {trace_id="abc"} x\n# EOF\n', 'openmetrics').message).toBe('line 2: invalid exemplar value "x"');
     const onGauge = page('# TYPE a gauge\na 1 # {trace_id="abc"} 1\n# EOF\n', 'openmetrics');
-    expect(onGauge).toEqual({ families: [{ name: 'a', type: 'gauge', samples: [{ name: 'a', labels: {}, value: 1 }] }], warnings: [{ reason: 'invalid_exemplar', line: 2, message: 'exemplars are not allowed on a', count: 1 }] });
+    expect(onGauge).toEqual({ families: [{ name: 'a', type: 'gauge', samples: [{ name: 'a', labels: {}, value: 1 }] }], warnings: [{ reason: 'invalid_exemplar', line: 2, message: 'exemplars are not allowed on a', count: 1 }], cut: new Map() });
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INGEST_LIMITS } from '../../common/src/proto.js';
-import { parseExposition } from '../../sidecar/src/parse/exposition.js';
+import { parseExposition, parsePage } from '../../sidecar/src/parse/exposition.js';
 import { SeriesBuilder, type Built, type SeriesDef, type SeriesLimits } from '../../sidecar/src/series.js';
 import { SnapshotEncoder, type Snapshot } from '../../sidecar/src/snapshot.js';
 import { encodeReportRequest, seriesDefSize } from '../../sidecar/src/codec.js';
@@ -127,6 +127,20 @@ describe('series limits (SeriesBuilder)', () => {
     expect(second.drops).toEqual({ max_series: { series: 4, families: ['cm_new'], moreFamilies: 0 } });
     // And the choice is stable: the next scrape sends the same three.
     expect(rows(builder.build(parseExposition(grown, 'text'), 2000))).toEqual(['cm_a:UNTYPED:1', 'cm_new:UNTYPED:0', 'cm_value:UNTYPED:8']);
+  });
+
+  it('the parse holds at most twice --max-series samples, plus series already sent; the rest are counted as cut', () => {
+    const builder = new SeriesBuilder(60_000, limits(3));
+    const parse = (page: string) => parsePage(Buffer.from(page), 'text', undefined, builder.budget);
+    builder.build(parse('cm_a 1\ncm_value 7\n').families, 0);
+    const page = 'cm_a 1\n' + Array.from({ length: 5000 }, (_, i) => `cm_new{i="${i}"} ${i}`).join('\n') + '\ncm_value 8\n';
+    const parsed = parse(page);
+    // Held: 6 (twice the cap) in page order, then cm_value, which the last scrape sent; 4995 let go.
+    expect(parsed.families.flatMap((f) => f.samples).length).toBe(7);
+    expect([...parsed.cut]).toEqual([['cm_new', 4995]]);
+    const b = builder.build(parsed.families, 1000, parsed.cut);
+    expect(rows(b)).toEqual(['cm_a:UNTYPED:1', 'cm_new:UNTYPED:0', 'cm_value:UNTYPED:8']);
+    expect(b.drops).toEqual({ max_series: { series: 4995 + 4, families: ['cm_new'], moreFamilies: 0 } });
   });
 
   it('remembers only what it sends, however many series the page has (rate state included)', () => {

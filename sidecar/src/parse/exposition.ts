@@ -60,6 +60,18 @@ export interface ParseWarning {
 export interface ParsedPage {
   families: Family[];
   warnings: ParseWarning[];
+  /** Samples of selected families not held because of the budget, by family name. */
+  cut: ReadonlyMap<string, number>;
+}
+
+/**
+ * Bounds what a parse holds, whatever the page: once `max` samples of selected families are held, a further sample
+ * is held only if `keep(name, labels)` says so (a series the caller already relays); the others are still checked
+ * like every line, then counted in ParsedPage.cut and let go.
+ */
+export interface SampleBudget {
+  max: number;
+  keep(name: string, labels: Readonly<Record<string, string>>): boolean;
 }
 
 /**
@@ -67,7 +79,7 @@ export interface ParsedPage {
  * parser keeps (a sample or HELP line of a selected family), as the Prometheus server refuses it only in label
  * values and HELP text: elsewhere (comments, unselected families) it is decoded as U+FFFD and not looked at.
  */
-export function parsePage(body: Uint8Array, format: Format, select?: (familyName: string) => boolean): ParsedPage {
+export function parsePage(body: Uint8Array, format: Format, select?: (familyName: string) => boolean, budget?: SampleBudget): ParsedPage {
   let text: string;
   let invalidLines: Set<number> | undefined;
   try {
@@ -76,8 +88,8 @@ export function parsePage(body: Uint8Array, format: Format, select?: (familyName
     text = LOSSY_UTF8.decode(body);
     invalidLines = invalidUtf8Lines(body);
   }
-  const parser = new Parser(text, format === 'openmetrics', select, invalidLines);
-  return { families: parser.run(), warnings: parser.warnings };
+  const parser = new Parser(text, format === 'openmetrics', select, invalidLines, budget);
+  return { families: parser.run(), warnings: parser.warnings, cut: parser.cut };
 }
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const LOSSY_UTF8 = new TextDecoder('utf-8');
@@ -216,6 +228,9 @@ class Parser {
   private normalized = '';
   /** The first malformed sample line of an unselected family: an error only if no selected family has samples. */
   private unselectedError: ParseError | undefined;
+  /** Samples held so far (see SampleBudget), and those let go by family. */
+  private held = 0;
+  readonly cut = new Map<string, number>();
 
   constructor(
     private readonly s: string,
@@ -223,6 +238,7 @@ class Parser {
     private readonly select: ((name: string) => boolean) | undefined,
     /** Lines with invalid UTF-8 (decoded as U+FFFD), if any. */
     private readonly invalidLines: ReadonlySet<number> | undefined,
+    private readonly budget?: SampleBudget,
   ) {}
 
   run(): Family[] {
@@ -579,6 +595,14 @@ class Parser {
     const value = this.value(i, end, name);
     const j = this.pos;
     const sample: Sample = { name, labels, value };
+    const budget = this.budget;
+    if (budget && this.held >= budget.max && !budget.keep(name, labels)) {
+      // NOTE: let go before the OpenMetrics group checks, which compare a sample with the held ones before it.
+      if (j < end && !om) this.textTail(sample, j, end);
+      this.cut.set(family.name, (this.cut.get(family.name) ?? 0) + 1);
+      return;
+    }
+    this.held++;
     if (om) {
       const exemplar = j < end ? this.omTail(sample, j, end) : -1;
       this.omSample(meta, family, sample);

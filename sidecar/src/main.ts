@@ -4,17 +4,17 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../common/src/logger.js';
 import { stopOnSignal } from '../../common/src/lifecycle.js';
 import { loadSidecarConfig } from './config.js';
-import { createBackoff } from './backoff.js';
-import { createScrapeBreaker, type BreakerState } from './breaker.js';
-import { createGrpcDial } from './dial.js';
+import { createBackoff } from './stream/backoff.js';
+import { createScrapeBreaker, type BreakerState } from './scrape/breaker.js';
+import { createGrpcDial } from './stream/dial.js';
 import { createLabelsFileSource, type PodLabels } from './labels-file.js';
 import { startOpsServer } from './ops-server.js';
-import { ReplicaStream } from './replica-stream.js';
-import { createReplicaSet } from './replicas.js';
-import { createScrape } from './scrape.js';
-import { createScrapeLoop } from './scrape-loop.js';
-import { compileSelection } from './select.js';
-import { SeriesBuilder } from './series.js';
+import { ReplicaStream } from './stream/replica-stream.js';
+import { createAggregatorStreams } from './stream/aggregator-streams.js';
+import { createScrape } from './scrape/scrape.js';
+import { createScrapeLoop } from './scrape/loop.js';
+import { compileSelection } from './series/select.js';
+import { SeriesBuilder } from './series/builder.js';
 import { createSidecarMetrics } from './self-metrics.js';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -39,7 +39,7 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
 
   let ready = false;
   const dial = createGrpcDial({ insecure: cfg.insecure, caPem: cfg.caPem, tokenFile: cfg.tokenFile, readFile: readText, logger: logger.child({ component: 'stream' }) });
-  const replicas = createReplicaSet({
+  const replicas = createAggregatorStreams({
     spec: cfg.aggregator,
     lookup: (host) => lookup(host, { all: true }),
     refreshMs: DNS_REFRESH_MS,

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import type { ScrapeFailure } from './scrape.js';
-import type { WarningReason } from './parse/exposition.js';
-import type { DropReason } from './series.js';
+import type { ScrapeFailure } from './scrape/scrape.js';
+import type { WarningReason } from './parse/index.js';
+import type { DropReason } from './series/builder.js';
 
 /** The sidecar's own metrics. */
 export interface SidecarMetrics {

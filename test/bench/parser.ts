@@ -1,5 +1,5 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { parseExposition, type Family, type Format } from '../../sidecar/src/parse/exposition.js';
+import { parseExposition, type Family, type Format } from '../../sidecar/src/parse/index.js';
 import { percentile, report } from './report.js';
 
 // Parser throughput on a node_exporter-sized exposition, beside an existing npm parser run in the same process.

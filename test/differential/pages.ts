@@ -1,4 +1,4 @@
-import type { Format } from '../../sidecar/src/parse/exposition.js';
+import type { Format } from '../../sidecar/src/parse/index.js';
 
 export { prng as rng } from '../helpers/prng.js';
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
-import { parsePage, ParseError, type Format } from '../../sidecar/src/parse/exposition.js';
+import { parsePage, ParseError, type Format } from '../../sidecar/src/parse/index.js';
 import { generatePage, rng, type DivergentQuirk, type Page } from './pages.js';
 
 // Differential test: every generated page is parsed by our parser and by Prometheus's own (promdump, built by

@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScrape, ScrapeError, type ScrapeFailure } from '../../sidecar/src/scrape.js';
-import { compileSelection } from '../../sidecar/src/select.js';
+import { createScrape, ScrapeError, type ScrapeFailure } from '../../sidecar/src/scrape/scrape.js';
+import { compileSelection } from '../../sidecar/src/series/select.js';
 
 // One scrape against loopback HTTP servers that misbehave in each way a real app can.
 

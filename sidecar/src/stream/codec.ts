@@ -1,8 +1,8 @@
-import type { Kind, ScrapeStatus, WireAck, WireReportRequest, WireSeriesDef, WireSnapshot } from '../../common/src/proto.js';
+import type { Kind, ScrapeStatus, WireAck, WireReportRequest, WireSeriesDef, WireSnapshot } from '../../../common/src/proto.js';
 
 // Protobuf encoding of the two messages the sidecar exchanges, by hand, per proto/metricsrelay/v1/ingest.proto.
 // NOTE: protobufjs + proto-loader would add about 5 MB of RSS and a reflective encoder to a process that runs
-// next to every pod, for two messages. test/unit/sidecar-codec.test.ts checks this codec against the .proto through
+// next to every pod, for two messages. test/unit/sidecar/stream/codec.test.ts checks this codec against the .proto through
 // proto-loader, so the two cannot drift apart. https://protobuf.dev/programming-guides/encoding/
 
 const KIND: Record<Kind, number> = { KIND_UNSPECIFIED: 0, GAUGE: 1, COUNTER: 2, RATE: 3, UNTYPED: 4 };

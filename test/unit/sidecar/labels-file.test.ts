@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createLabelsFileSource, parseLabelsFile } from '../../sidecar/src/labels-file.js';
+import { createLabelsFileSource, parseLabelsFile } from '../../../sidecar/src/labels-file.js';
 
 describe('downwardAPI labels file', () => {
   it('reads key="value" lines as the kubelet writes them', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateTracker } from '../../sidecar/src/rate.js';
+import { RateTracker } from '../../../../sidecar/src/series/rate.js';
 
 describe('counter rates (RateTracker)', () => {
   it('has no rate from the first sample, then the increase per second', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { INGEST_LIMITS } from '../../common/src/proto.js';
-import { parseExposition, parsePage } from '../../sidecar/src/parse/exposition.js';
-import { SeriesBuilder, type Built, type SeriesDef, type SeriesLimits } from '../../sidecar/src/series.js';
-import { SnapshotEncoder, type Snapshot } from '../../sidecar/src/snapshot.js';
-import { encodeReportRequest, seriesDefSize } from '../../sidecar/src/codec.js';
+import { INGEST_LIMITS } from '../../../../common/src/proto.js';
+import { parseExposition, parsePage } from '../../../../sidecar/src/parse/index.js';
+import { SeriesBuilder, type Built, type SeriesDef, type SeriesLimits } from '../../../../sidecar/src/series/builder.js';
+import { SnapshotEncoder, type Snapshot } from '../../../../sidecar/src/stream/snapshot.js';
+import { encodeReportRequest, seriesDefSize } from '../../../../sidecar/src/stream/codec.js';
 
 const text = [
   '# TYPE http_requests_total counter',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBackoff } from '../../sidecar/src/backoff.js';
+import { createBackoff } from '../../../../sidecar/src/stream/backoff.js';
 
 describe('reconnect backoff', () => {
   it('doubles from the initial delay up to the cap, each delay within [ceiling/2, ceiling]', () => {

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSidecarConfig, SIDECAR_FLAGS } from '../../sidecar/src/config.js';
-import { sidecarOptionProblems } from '../../common/src/sidecar-options.js';
-import { usage } from '../../common/src/flags.js';
-import { ConfigError } from '../../common/src/errors.js';
-import { servingKeyPair } from '../../common/src/tls.js';
+import { loadSidecarConfig, SIDECAR_FLAGS } from '../../../sidecar/src/config.js';
+import { sidecarOptionProblems } from '../../../common/src/sidecar-options.js';
+import { usage } from '../../../common/src/flags.js';
+import { ConfigError } from '../../../common/src/errors.js';
+import { servingKeyPair } from '../../../common/src/tls.js';
 
 const base = ['--aggregator', '127.0.0.1:9443', '--pod-name', 'p', '--pod-namespace', 'ns'];
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatFromContentType, parseExposition, parsePage, ParseError, type Family, type Format } from '../../sidecar/src/parse/exposition.js';
+import { formatFromContentType, parseExposition, parsePage, ParseError, type Family, type Format } from '../../../../sidecar/src/parse/index.js';
 
-const CORPORA = fileURLToPath(new URL('../fixtures/corpora/', import.meta.url));
+const CORPORA = fileURLToPath(new URL('../../../fixtures/corpora/', import.meta.url));
 
 /** The error a parse throws (fails the test if it does not throw a ParseError). */
 function parseError(body: string, format: Format, select?: (name: string) => boolean): ParseError {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { createReplicaSet, type Lookup, type Replica, type ReplicaSet } from '../../sidecar/src/replicas.js';
-import { NO_SERIES, type Snapshot } from '../../sidecar/src/snapshot.js';
+import { createAggregatorStreams, type Lookup, type Replica, type AggregatorStreams } from '../../../../sidecar/src/stream/aggregator-streams.js';
+import { NO_SERIES, type Snapshot } from '../../../../sidecar/src/stream/snapshot.js';
 
 class FakeReplica implements Replica {
   readonly got: Snapshot[] = [];
@@ -22,16 +22,16 @@ class FakeReplica implements Replica {
 }
 
 const snap = (t: number): Snapshot => ({ status: 'OK', error: '', scrapeTimeMs: t, series: NO_SERIES, podLabels: {} });
-let set: ReplicaSet | undefined;
+let set: AggregatorStreams | undefined;
 afterEach(async () => {
   await set?.goodbye(10);
   vi.useRealTimers();
 });
 
-function setup(spec: Parameters<typeof createReplicaSet>[0]['spec'], lookup: Lookup = async () => []) {
+function setup(spec: Parameters<typeof createAggregatorStreams>[0]['spec'], lookup: Lookup = async () => []) {
   const made: FakeReplica[] = [];
   const removed: string[] = [];
-  set = createReplicaSet({
+  set = createAggregatorStreams({
     spec,
     lookup,
     refreshMs: 10_000,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileSelection } from '../../sidecar/src/select.js';
-import { isValidPattern } from '../../common/src/sidecar-options.js';
+import { compileSelection } from '../../../../sidecar/src/series/select.js';
+import { isValidPattern } from '../../../../common/src/sidecar-options.js';
 
 describe('--metrics selection', () => {
   it('matches exact names and * / ? globs against family names', () => {

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { ParsedPage, ParseWarning } from './parse/exposition.js';
-import type { PodLabels } from './labels-file.js';
+import type { ParsedPage, ParseWarning } from '../parse/index.js';
+import type { PodLabels } from '../labels-file.js';
 import type { ScrapeBreaker } from './breaker.js';
-import { familyList, type Built, type DropReason, type SeriesBuilder, type SeriesLimits } from './series.js';
-import type { SidecarMetrics } from './self-metrics.js';
-import { NO_SERIES, type Snapshot } from './snapshot.js';
+import { familyList, type Built, type DropReason, type SeriesBuilder, type SeriesLimits } from '../series/builder.js';
+import type { SidecarMetrics } from '../self-metrics.js';
+import { NO_SERIES, type Snapshot } from '../stream/snapshot.js';
 import { ScrapeError } from './scrape.js';
 
 /** Per drop reason of the builder: the flag that sets its cap, and what happened (for the log line). */

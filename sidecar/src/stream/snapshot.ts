@@ -1,7 +1,7 @@
-import { SERIES_ID_LIMIT, type ScrapeStatus, type WireSeriesDef, type WireSnapshot } from '../../common/src/proto.js';
+import { SERIES_ID_LIMIT, type ScrapeStatus, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
 import { mapSize, seriesDefSize } from './codec.js';
-import type { PodLabels } from './labels-file.js';
-import { countDrop, familyList, type Drop, type DropReason, type ScrapedSeries, type SeriesDef } from './series.js';
+import type { PodLabels } from '../labels-file.js';
+import { countDrop, familyList, type Drop, type DropReason, type ScrapedSeries, type SeriesDef } from '../series/builder.js';
 
 /** The result of one scrape, shared by every replica stream (each encodes it with its own series ids). */
 export interface Snapshot {

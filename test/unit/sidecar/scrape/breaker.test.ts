@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createScrapeBreaker, type BreakerState, type ScrapeBreaker } from '../../sidecar/src/breaker.js';
-import { ScrapeError } from '../../sidecar/src/scrape.js';
+import { createScrapeBreaker, type BreakerState, type ScrapeBreaker } from '../../../../sidecar/src/scrape/breaker.js';
+import { ScrapeError } from '../../../../sidecar/src/scrape/scrape.js';
 
 let breaker: ScrapeBreaker<string> | undefined;
 afterEach(() => {

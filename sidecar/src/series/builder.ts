@@ -1,5 +1,5 @@
-import type { Kind } from '../../common/src/proto.js';
-import type { Family, FamilyType, SampleBudget } from './parse/exposition.js';
+import type { Kind } from '../../../common/src/proto.js';
+import type { Family, FamilyType, SampleBudget } from '../parse/index.js';
 import { RateTracker } from './rate.js';
 
 /**

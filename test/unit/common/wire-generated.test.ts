@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/processes.js';
+import { ROOT } from '../../helpers/processes.js';
 
 // The wire types are generated from proto/ and checked in: this regenerates them with package.json's own
 // `gen:proto` command and fails when the checked-in files differ (run `npm run gen:proto`).

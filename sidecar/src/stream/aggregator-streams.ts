@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AggregatorSpec } from '../../common/src/sidecar-options.js';
+import type { AggregatorSpec } from '../../../common/src/sidecar-options.js';
 import type { Snapshot } from './snapshot.js';
 
 /** The part of a replica stream the set drives (ReplicaStream implements it). */
@@ -13,7 +13,7 @@ export interface Replica {
 /** Resolves a name to addresses (dns.promises.lookup with all: true). */
 export type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
 
-export interface ReplicaSetOptions {
+export interface AggregatorStreamsOptions {
   spec: AggregatorSpec;
   lookup: Lookup;
   /** How often a DNS name is resolved again (10s). */
@@ -26,7 +26,7 @@ export interface ReplicaSetOptions {
 }
 
 /** Every aggregator replica's stream; each gets every snapshot. */
-export interface ReplicaSet {
+export interface AggregatorStreams {
   /** Opens the streams (resolving the name first, if any); then keeps the set in step with DNS. */
   start(): Promise<void>;
   /** Hands the snapshot to every replica (each keeps only its latest). Never blocks. */
@@ -41,7 +41,7 @@ export interface ReplicaSet {
  * resolution fails the streams there are stay. IPv4 addresses are used when there are any (a dual-stack
  * headless Service lists each replica once per family).
  */
-export function createReplicaSet(opts: ReplicaSetOptions): ReplicaSet {
+export function createAggregatorStreams(opts: AggregatorStreamsOptions): AggregatorStreams {
   const replicas = new Map<string, Replica>();
   let latest: Snapshot | undefined;
   let timer: NodeJS.Timeout | undefined;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parsePage, ParseError, type Family, type Format } from '../../sidecar/src/parse/exposition.js';
-import { ACCEPTED_DEVIATIONS } from './parser-allowlist.js';
+import { parsePage, ParseError, type Family, type Format } from '../../../../sidecar/src/parse/index.js';
+import { ACCEPTED_DEVIATIONS } from './conformance-allowlist.js';
 
 // Every case of the OpenMetrics and Prometheus text conformance corpora (copies; sources and licences in
 // test/fixtures/corpora/README.md) runs as its own test: OpenMetrics cases as 'openmetrics', prometheus-text
@@ -12,7 +12,7 @@ import { ACCEPTED_DEVIATIONS } from './parser-allowlist.js';
 // NOTE: common_error_41/42 have shouldParse true and shouldParseLegacyNames false: the parser takes quoted
 // UTF-8 names (as expfmt with UTF-8 validation, the default), so they must parse.
 
-const ROOT = fileURLToPath(new URL('../fixtures/corpora/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../fixtures/corpora/', import.meta.url));
 const CORPORA = { openmetrics: 'openmetrics', 'prometheus-text': 'text' } as const satisfies Record<string, Format>;
 
 interface Case {

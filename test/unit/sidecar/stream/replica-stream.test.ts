@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import type { WireAck, WireReportRequest } from '../../common/src/proto.js';
-import { createBackoff } from '../../sidecar/src/backoff.js';
-import { ReplicaStream, type Dial, type IngestCall } from '../../sidecar/src/replica-stream.js';
-import { NO_SERIES, type Snapshot } from '../../sidecar/src/snapshot.js';
-import type { ScrapedSeries, SeriesDef } from '../../sidecar/src/series.js';
+import type { WireAck, WireReportRequest } from '../../../../common/src/proto.js';
+import { createBackoff } from '../../../../sidecar/src/stream/backoff.js';
+import { ReplicaStream, type Dial, type IngestCall } from '../../../../sidecar/src/stream/replica-stream.js';
+import { NO_SERIES, type Snapshot } from '../../../../sidecar/src/stream/snapshot.js';
+import type { ScrapedSeries, SeriesDef } from '../../../../sidecar/src/series/builder.js';
 
 /** A Report stream that records what is written and lets the test ack, stall and end it. */
 class FakeCall extends EventEmitter implements IngestCall {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { loadIngest, type WireAck, type WireReportRequest, type WireSnapshot } from '../../common/src/proto.js';
-import { decodeAck, encodeReportRequest } from '../../sidecar/src/codec.js';
+import { loadIngest, type WireAck, type WireReportRequest, type WireSnapshot } from '../../../../common/src/proto.js';
+import { decodeAck, encodeReportRequest } from '../../../../sidecar/src/stream/codec.js';
 
 // The hand-written codec against the .proto itself, through proto-loader (what the aggregator decodes with).
 const method = loadIngest().service['Report'] as grpc.MethodDefinition<WireReportRequest, WireAck>;

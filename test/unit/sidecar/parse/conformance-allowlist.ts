@@ -1,4 +1,4 @@
-import type { WarningReason } from '../../sidecar/src/parse/exposition.js';
+import type { WarningReason } from '../../../../sidecar/src/parse/index.js';
 
 /**
  * Should-fail conformance cases the parser accepts, keyed "<corpus>/<case>": every one is a page the Prometheus

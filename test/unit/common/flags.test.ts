@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { asksForHelp, parseFlags, usage, type FlagSpec } from '../../common/src/flags.js';
-import { ConfigError } from '../../common/src/errors.js';
-import { loadAggregatorConfig } from '../../aggregator/src/config.js';
-import { servingKeyPair } from '../../common/src/tls.js';
+import { asksForHelp, parseFlags, usage, type FlagSpec } from '../../../common/src/flags.js';
+import { ConfigError } from '../../../common/src/errors.js';
+import { loadAggregatorConfig } from '../../../aggregator/src/config.js';
+import { servingKeyPair } from '../../../common/src/tls.js';
 
 const SPECS = [
   { name: 'name', kind: 'string', help: 'a string' },

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { WireAck, WireReportRequest } from '../../common/src/proto.js';
+import type { WireAck, WireReportRequest } from '../../../common/src/proto.js';
 import { decodeAck, encodeReportRequest } from './codec.js';
 import type { Dial, IngestCall } from './replica-stream.js';
 

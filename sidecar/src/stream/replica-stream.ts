@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { WireAck, WireReportRequest } from '../../common/src/proto.js';
+import type { WireAck, WireReportRequest } from '../../../common/src/proto.js';
 import type { Backoff } from './backoff.js';
-import type { PodLabels } from './labels-file.js';
-import { familyList } from './series.js';
+import type { PodLabels } from '../labels-file.js';
+import { familyList } from '../series/builder.js';
 import { SnapshotEncoder, type Snapshot } from './snapshot.js';
 
 /** The client side of one Report stream, as ReplicaStream uses it (a grpc-js ClientDuplexStream fits). */

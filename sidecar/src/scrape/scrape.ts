@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { formatFromContentType, parsePage, ParseError, type ParsedPage, type SampleBudget } from './parse/exposition.js';
+import { formatFromContentType, parsePage, ParseError, type ParsedPage, type SampleBudget } from '../parse/index.js';
 
 /** Why a scrape failed: a bounded label value of metrics_relay_sidecar_scrape_errors_total. */
 export type ScrapeFailure = 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'connect' | 'breaker_open';

@@ -11,7 +11,7 @@ export const injectionConfig: InjectionConfig = {
   caConfigMap: 'metrics-relay-ca',
 };
 
-/** The pod of wire-spec §6.2 (created by a ReplicaSet: generateName only, ServiceAccount volume), with a port. */
+/** A pod as a ReplicaSet creates it (generateName only, ServiceAccount volume; docs/protocol.md#admission-webhook), with a port. */
 export function replicaSetPod(): Json {
   return {
     kind: 'Pod',

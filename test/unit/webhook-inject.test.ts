@@ -136,7 +136,7 @@ describe('decideInjection: the patch', () => {
     expect(patch.filter((op) => op.path === '/spec/volumes/-')).toEqual([]);
     const out = apply(pod, patch);
     expect(out.spec.volumes.map((v: Pod) => v.name)).toEqual(['metrics-relay-podinfo', 'metrics-relay-token']);
-    // The naive append is exactly what would fail (and fail the pod creation, wire-spec §6.4).
+    // The naive append is exactly what would fail (and fail the pod creation, docs/protocol.md#admission-webhook).
     expect(() => apply(pod, [{ op: 'add', path: '/spec/volumes/-', value: {} }])).toThrow();
   });
 

@@ -1,9 +1,9 @@
 /**
  * Sidecar injection: from the pod of an AdmissionReview (`request.object`), decide whether to inject the
- * metrics-relay sidecar and build the RFC 6902 patch that does it (wire-spec §6.4, §6.5). Pure: no I/O, never
+ * metrics-relay sidecar and build the RFC 6902 patch that does it (docs/protocol.md#admission-webhook). Pure: no I/O, never
  * mutates its input, never throws for any input shape.
  *
- * Registration (the chart owns it; wire-spec §6.1) — TWO entries of the MutatingWebhookConfiguration on the
+ * Registration (the chart owns it; docs/protocol.md#admission-webhook) — TWO entries of the MutatingWebhookConfiguration on the
  * service, told apart by their path (webhook paths may not carry a query):
  *
  * - `/mutate/namespace`, namespaceSelector `metrics-relay.io/inject In [enabled]`: injects every pod
@@ -199,7 +199,7 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
     patch.push({ op: 'add', path: '/spec/containers/-', value: container });
   }
   // NOTE: `add .../-` fails when the array is missing (pods with automountServiceAccountToken: false may have
-  // no volumes), and that failure would reject the pod even with failurePolicy Ignore (wire-spec §6.3, §6.4).
+  // no volumes), and that failure would reject the pod even with failurePolicy Ignore (docs/protocol.md#admission-webhook).
   const newVolumes = [podinfoVolume(), tokenVolume(config)];
   if (volumes) for (const v of newVolumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes });
@@ -320,7 +320,7 @@ function sidecarContainer(config: InjectionConfig, args: string[], env: EnvVar[]
     env,
     ports: [{ ...(namePort ? { name: SIDECAR_PORT_NAME } : {}), containerPort: metricsPort, protocol: 'TCP' }],
     // NOTE: CPU and memory requests are required: HPA utilization metrics fail for pods with a container
-    // lacking them (wire-spec §6.5).
+    // lacking them (docs/protocol.md#admission-webhook).
     resources: { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } },
     securityContext,
     volumeMounts: [

@@ -23,6 +23,8 @@ import type { KubeObjects } from './kube/objects.js';
 import { Authenticator, type AuthnSettings } from './auth/authn.js';
 import { Authorizer } from './auth/authz.js';
 import { authMiddleware } from './auth/middleware.js';
+import { memoryAdmission } from './ingest/admission.js';
+import { containerMemoryLimit } from './store/memory-budget.js';
 import { tokenStreamAuthenticator } from './ingest/token-auth.js';
 import { INGEST_AUDIENCE } from '../../common/src/proto.js';
 import { readFileSync } from 'node:fs';
@@ -138,7 +140,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   const opsServer = createHttpServer(ops);
 
-  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, admitStream: memoryAdmission(containerMemoryLimit()?.bytes), maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
     : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);

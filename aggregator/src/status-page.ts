@@ -29,6 +29,7 @@ export async function renderStatusPage(store: MemoryStore, freshness: Freshness,
     rows.push(`<tr class="${state.split(' ')[0]}"><td>${esc(pod.namespace)}</td><td>${esc(pod.name)}</td><td>${pod.seriesCount}</td><td>${fresh}</td><td>${newest ? `${((now - newest) / 1000).toFixed(1)}s` : '-'}</td><td>${state}</td><td>${esc(pod.lastError)}</td><td>${esc(refusals(pod.refused))}</td></tr>`);
   }
   const streams = (await metrics.streams.get()).values[0]?.value ?? 0;
+  const refusedNearLimit = (await metrics.rejected.get()).values.find((v) => v.labels['reason'] === 'memory_limit')?.value ?? 0;
   const breakers = (await metrics.breakerState.get()).values.map((v) => `<li>${esc(String(v.labels['breaker']))}: ${['closed', 'half-open', 'open'][v.value] ?? v.value}</li>`);
   return `<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>metrics-relay aggregator</title>
@@ -37,6 +38,7 @@ tr.stale td{color:#a00}tr.partly td{color:#a60}.ok{color:#070}.bad{color:#a00}</
 <h1>metrics-relay aggregator</h1>
 <p>Ready: ${notReady === undefined ? '<b class="ok">yes</b>' : `<b class="bad">no</b> (${esc(notReady)})`}</p>
 <p>${store.seriesTotal} series from ${store.podTotal} pods, ${names.size} metric names, ${streams} open ingest streams; ${mib(store.bytesUsed)} of the ${mib(store.bytesLimit)} memory budget.</p>
+${refusedNearLimit > 0 ? `<p class="bad">${refusedNearLimit} new ingest streams refused: this replica is near its container memory limit (raise its memory limit: see the sizing table in the README).</p>` : ''}
 <h2>Pods</h2>
 <table><tr><th>namespace</th><th>pod</th><th>series</th><th>fresh</th><th>newest sample age</th><th>state</th><th>last scrape error</th><th>refused at ingest</th></tr>
 ${rows.join('\n') || '<tr><td colspan="8">no pod has reported yet</td></tr>'}

@@ -11,6 +11,7 @@ import { parseSelector } from '../../aggregator/src/selector.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from '../../aggregator/src/self-metrics.js';
 import { renderStatusPage } from '../../aggregator/src/status-page.js';
 import { rfc3339 } from '../../aggregator/src/api/timestamp.js';
+import { memoryAdmission } from '../../aggregator/src/ingest/admission.js';
 import { TestReporter } from '../helpers/ingest-client.js';
 
 // The ingest service in this process, on 127.0.0.1, with an injected clock: what one pod sends must not reach
@@ -26,13 +27,16 @@ let server: IngestServer;
 let target: string;
 const reporters: TestReporter[] = [];
 
+let nearLimit: string | undefined;
+
 async function start(maxBytes?: number): Promise<void> {
+  nearLimit = undefined;
   clock = Date.now();
   store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 10_000, ...(maxBytes ? { maxBytes } : {}) });
   metrics = createAggregatorMetrics(store, false);
   freshness = new Freshness(() => noRules, undefined);
   provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), () => clock);
-  server = createIngestServer({ store, metrics, logger: pino({ level: 'silent' }), warmUp: new WarmUp(0, 0), maxMessageBytes: 4 * 1024 * 1024, maxClockSkewMs: 5000, now: () => clock });
+  server = createIngestServer({ store, metrics, logger: pino({ level: 'silent' }), warmUp: new WarmUp(0, 0), admitStream: () => nearLimit, maxMessageBytes: 4 * 1024 * 1024, maxClockSkewMs: 5000, now: () => clock });
   target = `127.0.0.1:${await server.start('127.0.0.1', 0, grpc.ServerCredentials.createInsecure())}`;
 }
 
@@ -148,6 +152,24 @@ describe('the memory budget', () => {
     const before = store.bytesUsed;
     b.close();
     await waitFor(() => store.bytesUsed < before);
+  });
+});
+
+describe('near the container memory limit', () => {
+  beforeEach(() => start());
+
+  it('refuses new streams with RESOURCE_EXHAUSTED and the reason, counts them, says so on the status page, and keeps the streams it holds', async () => {
+    const a = reporter().hello({ namespace: 'ns', name: 'a' });
+    expect((await a.snapshot([{ name: 'cm_x', value: 1 }])).accepted).toBe(1);
+    nearLimit = memoryAdmission(512 * 1048576, () => 500 * 1048576)();
+    const b = reporter().hello({ namespace: 'ns', name: 'b' });
+    expect(await b.endOfStream()).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, details: nearLimit });
+    expect(nearLimit).toContain('near its memory limit (resident 500 MiB of 512 MiB');
+    expect(await counter('metrics_relay_aggregator_rejected_reports_total', { reason: 'memory_limit' })).toBe(1);
+    expect(await renderStatusPage(store, freshness, metrics, undefined)).toContain('1 new ingest streams refused: this replica is near its container memory limit');
+    // The stream already held goes on.
+    expect((await a.snapshot([{ name: 'cm_x', value: 2 }])).accepted).toBe(1);
+    expect(provider.podMetrics('ns', 'a', 'cm_x', everything, everything)[0]!.value).toBe(2);
   });
 });
 

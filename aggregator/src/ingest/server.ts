@@ -98,6 +98,8 @@ export interface IngestOptions {
   store: MemoryStore;
   authenticate?: StreamAuthenticator;
   limits?: IngestLimits;
+  /** Asked at each Hello: why a new stream cannot open now (the replica is near its memory limit), or undefined. */
+  admitStream?: () => string | undefined;
   metrics: AggregatorMetrics;
   logger: Logger;
   warmUp: WarmUp;
@@ -195,6 +197,8 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             if (bound && (bound.namespace !== id.namespace || bound.name !== id.name || (bound.uid !== '' && bound.uid !== id.uid))) {
               throw new StreamError(grpc.status.PERMISSION_DENIED, `this stream's token is bound to pod ${bound.namespace}/${bound.name} (uid ${bound.uid}); it may not report for pod ${id.namespace}/${id.name} (uid ${id.uid || 'none'})`, 'forged_identity');
             }
+            const full = opts.admitStream?.();
+            if (full) throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, full, 'memory_limit');
             const key = `${id.namespace}/${id.name}`;
             const open = streamsPerPod.get(key) ?? 0;
             if (open >= limits.maxStreamsPerPod) {

@@ -16,19 +16,26 @@ export interface StoreBudget {
   source: string;
 }
 
-/**
- * The default memory budget: half the container's memory limit read from the cgroup (v2, else v1), so the store
- * stops growing well before the OOM killer acts; FALLBACK_STORE_BYTES without a limit.
- */
-export function defaultStoreBudget(read: (path: string) => string | undefined = readOrUndefined): StoreBudget {
+/** The container's memory limit in bytes, read from the cgroup (v2, else v1); undefined when none is set. */
+export function containerMemoryLimit(read: (path: string) => string | undefined = readOrUndefined): { bytes: number; path: string } | undefined {
   for (const path of [CGROUP_V2, CGROUP_V1]) {
     const raw = read(path)?.trim();
     if (raw === undefined || raw === '') continue;
     const limit = Number(raw);
-    if (raw === 'max' || !Number.isFinite(limit) || limit <= 0 || limit >= UNLIMITED_V1) break;
-    return { bytes: Math.floor(limit * STORE_SHARE_OF_LIMIT), source: `${STORE_SHARE_OF_LIMIT * 100}% of the container memory limit ${limit} (${path})` };
+    if (raw === 'max' || !Number.isFinite(limit) || limit <= 0 || limit >= UNLIMITED_V1) return undefined;
+    return { bytes: limit, path };
   }
-  return { bytes: FALLBACK_STORE_BYTES, source: 'no container memory limit found: the fixed default' };
+  return undefined;
+}
+
+/**
+ * The default memory budget: a share of the container's memory limit, so the store stops growing well before the
+ * OOM killer acts; FALLBACK_STORE_BYTES without a limit.
+ */
+export function defaultStoreBudget(read: (path: string) => string | undefined = readOrUndefined): StoreBudget {
+  const limit = containerMemoryLimit(read);
+  if (!limit) return { bytes: FALLBACK_STORE_BYTES, source: 'no container memory limit found: the fixed default' };
+  return { bytes: Math.floor(limit.bytes * STORE_SHARE_OF_LIMIT), source: `${STORE_SHARE_OF_LIMIT * 100}% of the container memory limit ${limit.bytes} (${limit.path})` };
 }
 
 function readOrUndefined(path: string): string | undefined {

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import * as tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { startRelay } from '../helpers/processes.js';
+import { CLI, startRelay } from '../helpers/processes.js';
+import { imageNodeFlags } from './image.js';
 import * as grpc from '@grpc/grpc-js';
 import { TestReporter, type TestSeries } from '../helpers/ingest-client.js';
 import { loadIngest, type WireAck, type WireReportRequest } from '../../common/src/proto.js';
@@ -13,7 +14,7 @@ import { STORE_SHARE_OF_LIMIT } from '../../aggregator/src/store/memory-budget.j
 // Aggregator benchmarks (issue 2 targets): ingest rate, pods/* and discovery latency, bytes per stored series.
 
 export async function run(): Promise<void> {
-  await ingestAndQuery();
+  await runIngestAndQuery();
   memoryPerSeries();
   await memoryAtBudget();
 }
@@ -52,8 +53,19 @@ export async function memoryAtBudget(): Promise<void> {
   }
 }
 
-async function ingestAndQuery(): Promise<void> {
-  const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--max-series', '3000000', '--max-reports-per-second', '1000000', '--log-level', 'warn']);
+/**
+ * Ingest and query figures of the aggregator as its image runs it (the ENTRYPOINT's node flags), beside the same
+ * measurement with V8's default flags, in the same run.
+ */
+export async function runIngestAndQuery(): Promise<void> {
+  const shipped = imageNodeFlags('Dockerfile.aggregator');
+  await ingestAndQuery([], 'V8 defaults');
+  await ingestAndQuery(shipped, `image flags ${shipped.join(' ')}`);
+}
+
+async function ingestAndQuery(nodeFlags: string[], label: string): Promise<void> {
+  console.log(`-- aggregator with ${label}`);
+  const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--max-series', '3000000', '--max-reports-per-second', '1000000', '--log-level', 'warn'], { entry: [...nodeFlags, CLI] });
   const target = `127.0.0.1:${agg.ports['ingest']}`;
   try {
     // Ingest: 20 pods x 1000 series each, snapshots pipelined (up to 4 un-acked per stream), for ~5 s.

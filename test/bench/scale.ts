@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { servingKeyPair } from '../../common/src/tls.js';
 import { quantityValue } from '../../examples/demo.js';
-import { startRelay, type RelayProcess } from '../helpers/processes.js';
+import { CLI, startRelay, type RelayProcess } from '../helpers/processes.js';
+import { imageNodeFlags } from './image.js';
 import { percentile, report } from './report.js';
 
 const CLIENT = fileURLToPath(new URL('./scale-client.js', import.meta.url));
@@ -32,10 +33,11 @@ export async function run(): Promise<void> {
   const pair = await servingKeyPair(undefined, undefined, ['localhost', '127.0.0.1']);
   writeFileSync(join(dir, 'tls.crt'), pair.cert);
   writeFileSync(join(dir, 'tls.key'), pair.key);
+  // What the image runs: its ENTRYPOINT's node flags.
   const agg = await startRelay([
     'aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn',
     '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key'), '--stale-after', '10m', '--expire-after', '1h',
-  ]);
+  ], { entry: [...imageNodeFlags('Dockerfile.aggregator'), CLI] });
   const target = `127.0.0.1:${agg.ports['ingest']}`;
   try {
     await new Promise((r) => setTimeout(r, 2000));

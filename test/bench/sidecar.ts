@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { INJECTION_DEFAULTS } from '../../aggregator/src/webhook/inject.js';
 import { startRelay, eventually, ROOT, type RelayProcess } from '../helpers/processes.js';
+import { imageNodeFlags } from './image.js';
 import { percentile, report } from './report.js';
 
 // Sidecar benchmarks: its footprint at a 1s interval on a 1,000-series /metrics, and freshness (a value changed in
@@ -251,11 +252,7 @@ async function startPair(targetPort: number, cgroup?: string): Promise<{ agg: Re
 function shippedSidecar(): string[] {
   const bundle = join(ROOT, 'dist/bundle/sidecar.mjs');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:sidecar (npm run bench does)`);
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile.sidecar'), 'utf8'))?.[1];
-  if (!entrypoint) throw new Error('Dockerfile.sidecar has no ENTRYPOINT [...] line');
-  const [node, ...rest] = JSON.parse(entrypoint) as string[];
-  if (node !== 'node') throw new Error(`Dockerfile.sidecar ENTRYPOINT starts with ${node}, not node`);
-  return [...rest.slice(0, -1), bundle];
+  return [...imageNodeFlags('Dockerfile.sidecar'), bundle];
 }
 
 /** A /metrics of SERIES gauges cm_bench_value{series,path}; series 0 carries the value the bench changes. */

@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/processes.js';
+
+/**
+ * The node flags an image's ENTRYPOINT gives (`["node", <flags...>, <script>]`), so a benchmark runs what ships.
+ * Throws when the Dockerfile has no such line.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, dockerfile), 'utf8'))?.[1];
+  if (!entrypoint) throw new Error(`${dockerfile} has no ENTRYPOINT [...] line`);
+  const [node, ...rest] = JSON.parse(entrypoint) as string[];
+  if (node !== 'node') throw new Error(`${dockerfile} ENTRYPOINT starts with ${node}, not node`);
+  return rest.slice(0, -1);
+}

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Authorizer, requestAttributes, subjectAccessReview, type RequestAttributes } from '../../aggregator/src/auth/authz.js';
-import { ApiError } from '../../aggregator/src/api/status.js';
+import { ApiError } from '../../aggregator/src/errors.js';
 import type { UserInfo } from '../../aggregator/src/auth/authn.js';
 
 const attrs = (path: string) => requestAttributes(path, path.split('/').slice(1).map(decodeURIComponent), 'GET');
 
-describe('request attributes (wire-spec §5.5 table)', () => {
+describe('request attributes (docs/protocol.md#aggregation-layer)', () => {
   it.each([
     ['/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/deployments.apps/web/rps', { verb: 'get', namespace: 'shop', resource: 'deployments.apps', subresource: 'rps', name: 'web' }],
     ['/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/%2A/rps', { verb: 'get', namespace: 'shop', resource: 'pods', subresource: 'rps', name: '*' }],
@@ -58,7 +58,7 @@ describe('Authorizer', () => {
     await z.authorize({ ...user, groups: ['system:masters'] }, a);
   });
 
-  it('builds the SubjectAccessReview body of wire-spec §5.5', () => {
+  it('builds the SubjectAccessReview body (docs/protocol.md#aggregation-layer)', () => {
     expect(subjectAccessReview(user, a)).toEqual({
       apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
       spec: { user: 'u', groups: ['system:authenticated'], extra: {}, uid: '', resourceAttributes: { namespace: 'shop', verb: 'get', group: 'custom.metrics.k8s.io', version: 'v1beta2', resource: 'pods', subresource: 'rps', name: '*' } },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatQuantity, QuantityError } from '../../aggregator/src/api/quantity.js';
+import { formatQuantity, QuantityError } from '../../aggregator/src/quantity.js';
 
-describe('formatQuantity: canonical DecimalSI (wire-spec §3.2 table)', () => {
+describe('formatQuantity: canonical DecimalSI (docs/protocol.md#quantity)', () => {
   it.each([
     [0, '0'], [0.5, '500m'], [1.5, '1500m'], [1, '1'], [2, '2'], [10, '10'], [42, '42'], [100, '100'], [1000, '1k'],
     [1500, '1500'], [100000, '100k'], [123000, '123k'], [1234567, '1234567'], [1e6, '1M'], [1.5e6, '1500k'], [1e9, '1G'],

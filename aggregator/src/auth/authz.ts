@@ -1,7 +1,7 @@
-import { ApiError } from '../api/status.js';
+import { ApiError } from '../errors.js';
 import type { UserInfo } from './authn.js';
 
-/** What a request asks to do, as Go's RequestInfoFactory derives it from the raw URL (wire-spec §5.5). */
+/** What a request asks to do, as Go's RequestInfoFactory derives it from the raw URL (docs/protocol.md#aggregation-layer). */
 export type RequestAttributes =
   | { kind: 'resource'; verb: string; namespace: string; group: string; version: string; resource: string; subresource: string; name: string }
   | { kind: 'nonResource'; verb: string; path: string };
@@ -92,7 +92,7 @@ export class Authorizer {
   }
 }
 
-/** The SubjectAccessReview body for a user and request (wire-spec §5.5). */
+/** The SubjectAccessReview body for a user and request (docs/protocol.md#aggregation-layer). */
 export function subjectAccessReview(user: UserInfo, a: RequestAttributes): Record<string, unknown> {
   const spec: Record<string, unknown> = { user: user.name, groups: user.groups, extra: user.extra, uid: user.uid };
   if (a.kind === 'nonResource') spec['nonResourceAttributes'] = { path: a.path, verb: a.verb };

@@ -1,11 +1,12 @@
 /**
- * The `/mutate` endpoint: AdmissionReview v1 in, AdmissionReview v1 out (wire-spec §6.2, §6.3;
+ * The `/mutate` endpoint: AdmissionReview v1 in, AdmissionReview v1 out (docs/protocol.md#admission-webhook;
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#response).
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { ApiError, statusBody } from '../api/status.js';
+import { ApiError } from '../errors.js';
+import { statusBody } from '../api/status.js';
 import { decideInjection, type InjectionConfig, type InjectionDecision } from './inject.js';
 
 /** Largest AdmissionReview accepted (a pod object is far smaller; the apiserver caps requests at 3 MiB). */
@@ -64,7 +65,7 @@ export function createMutateHandler(config: InjectionConfig | undefined, logger:
       const meta = isObj(pod) && isObj(pod['metadata']) ? pod['metadata'] : {};
       const fields = {
         namespace: typeof request['namespace'] === 'string' ? request['namespace'] : meta['namespace'],
-        // NOTE: controller-made pods have no name yet at admission (wire-spec §6.2).
+        // NOTE: controller-made pods have no name yet at admission (docs/protocol.md#admission-webhook).
         pod: typeof meta['name'] === 'string' && meta['name'] ? meta['name'] : `${typeof meta['generateName'] === 'string' ? meta['generateName'] : ''}<pending>`,
         uid,
         scope,
@@ -73,7 +74,7 @@ export function createMutateHandler(config: InjectionConfig | undefined, logger:
 
       const decision: InjectionDecision = config ? decideInjection(pod, scope, config) : { inject: false, reason: 'injection is disabled (the aggregator has no --inject-image)' };
       if (decision.inject) {
-        // NOTE: standard base64 with padding; the apiserver decodes `patch` as Go []byte (wire-spec §6.3).
+        // NOTE: standard base64 with padding; the apiserver decodes `patch` as Go []byte (docs/protocol.md#admission-webhook).
         const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
         sendReview(res, { uid, allowed: true, patchType: 'JSONPatch', patch });
         log.info(fields, 'sidecar injected');

@@ -8,7 +8,7 @@ const MAX_MILLI = 9223372036854775807n;
 const SUFFIX: Record<number, string> = { [-9]: 'n', [-6]: 'u', [-3]: 'm', 0: '', 3: 'k', 6: 'M', 9: 'G', 12: 'T', 15: 'P', 18: 'E' };
 
 /**
- * Canonical DecimalSI Quantity string, as Go's resource.Quantity MarshalJSON writes it (wire-spec §3.2).
+ * Canonical DecimalSI Quantity string, as Go's resource.Quantity MarshalJSON writes it (docs/protocol.md#quantity).
  * The value is taken at nano precision, rounded away from zero (as ParseQuantity does), using exact decimal
  * arithmetic on the float's shortest round-trip form (String(v)), never float multiplication.
  * Throws QuantityError for NaN, ±Infinity, and |value| > 9223372036854775.807.

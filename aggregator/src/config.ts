@@ -1,9 +1,9 @@
-import { ConfigError } from '../../common/src/errors.js';
-import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
+import { ConfigError, type Problem } from '../../common/src/errors.js';
+import { parseFlags, type FlagSpec, type FlagValues } from '../../common/src/flags.js';
 import { INGEST_LIMITS } from '../../common/src/proto.js';
 import { INJECTION_DEFAULTS, type InjectionConfig } from './webhook/inject.js';
 
-export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
+export const AGGREGATOR_FLAGS = [
   { name: 'api-port', kind: 'port', default: 6443, help: 'HTTPS port of the metrics APIs, the webhook and probes' },
   { name: 'ingest-port', kind: 'port', default: 9443, help: 'gRPC port sidecars stream to' },
   { name: 'metrics-port', kind: 'port', default: 9090, help: 'plain-HTTP port of /metrics, probes and the status page' },
@@ -46,7 +46,9 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'inject-memory-request', kind: 'string', default: '32Mi', help: 'memory request of the injected sidecar' },
   { name: 'inject-memory-limit', kind: 'string', default: '64Mi', help: 'memory limit of the injected sidecar' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
-];
+] as const satisfies readonly FlagSpec[];
+
+type AggregatorFlags = FlagValues<typeof AGGREGATOR_FLAGS>;
 
 export interface AggregatorConfig {
   apiPort: number;
@@ -80,38 +82,47 @@ export interface AggregatorConfig {
   logLevel: string;
 }
 
-const list = (v: unknown): string[] => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : []);
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-/** Flags + RELAY_* env -> frozen config. Throws ConfigError naming the flag. */
+const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+
+/** Flags + RELAY_* env -> frozen config. Throws one ConfigError listing every problem, each naming its flag. */
 export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): AggregatorConfig {
   const f = parseFlags(AGGREGATOR_FLAGS, argv, env);
-  const cfg: AggregatorConfig = {
-    apiPort: f['api-port'] as number,
-    ingestPort: f['ingest-port'] as number,
-    metricsPort: f['metrics-port'] as number,
-    bindAddress: (f['bind-address'] as string | undefined) ?? (f['standalone'] ? '127.0.0.1' : '0.0.0.0'),
-    tlsCertFile: f['tls-cert-file'] as string | undefined,
-    tlsKeyFile: f['tls-key-file'] as string | undefined,
-    standalone: f['standalone'] as boolean,
-    staleAfterMs: f['stale-after'] as number | undefined,
-    expireAfterMs: f['expire-after'] as number,
-    warmupMs: f['warmup'] as number,
-    configFile: f['config'] as string | undefined,
-    kubeconfig: f['kubeconfig'] as string | undefined,
-    maxSeriesPerPod: f['max-series-per-pod'] as number,
-    maxSeries: f['max-series'] as number,
-    maxMessageBytes: f['max-message-bytes'] as number,
-    maxStreamsPerPod: f['max-streams-per-pod'] as number,
-    maxReportsPerSecond: f['max-reports-per-second'] as number,
-    maxLabelNameBytes: f['max-label-name-bytes'] as number,
-    maxLabelValueBytes: f['max-label-value-bytes'] as number,
-    maxLabelsPerSeries: f['max-labels-per-series'] as number,
-    maxStoreBytes: f['max-store-bytes'] as number | undefined,
-    maxClockSkewMs: f['max-clock-skew'] as number,
-    maxResponseBytes: f['max-response-bytes'] as number,
+  const cfg = configOf(f);
+  const problems = configProblems(cfg);
+  if (problems.length > 0) throw ConfigError.of(problems);
+  return Object.freeze(cfg);
+}
+
+function configOf(f: AggregatorFlags): AggregatorConfig {
+  return {
+    apiPort: f['api-port'],
+    ingestPort: f['ingest-port'],
+    metricsPort: f['metrics-port'],
+    bindAddress: f['bind-address'] ?? (f.standalone ? '127.0.0.1' : '0.0.0.0'),
+    tlsCertFile: f['tls-cert-file'],
+    tlsKeyFile: f['tls-key-file'],
+    standalone: f.standalone,
+    staleAfterMs: f['stale-after'],
+    expireAfterMs: f['expire-after'],
+    warmupMs: f.warmup,
+    configFile: f.config,
+    kubeconfig: f.kubeconfig,
+    maxSeriesPerPod: f['max-series-per-pod'],
+    maxSeries: f['max-series'],
+    maxMessageBytes: f['max-message-bytes'],
+    maxStreamsPerPod: f['max-streams-per-pod'],
+    maxReportsPerSecond: f['max-reports-per-second'],
+    maxLabelNameBytes: f['max-label-name-bytes'],
+    maxLabelValueBytes: f['max-label-value-bytes'],
+    maxLabelsPerSeries: f['max-labels-per-series'],
+    maxStoreBytes: f['max-store-bytes'],
+    maxClockSkewMs: f['max-clock-skew'],
+    maxResponseBytes: f['max-response-bytes'],
     requestHeader: f['requestheader-client-ca-file']
       ? {
-          caFile: f['requestheader-client-ca-file'] as string,
+          caFile: f['requestheader-client-ca-file'],
           allowedNames: list(f['requestheader-allowed-names']),
           usernameHeaders: list(f['requestheader-username-headers']),
           uidHeaders: list(f['requestheader-uid-headers']),
@@ -119,33 +130,38 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
           extraHeaderPrefixes: list(f['requestheader-extra-headers-prefix']),
         }
       : undefined,
-    clientCaFile: f['client-ca-file'] as string | undefined,
+    clientCaFile: f['client-ca-file'],
     injection: f['inject-image']
       ? {
           ...INJECTION_DEFAULTS,
-          image: f['inject-image'] as string,
-          ...(f['inject-image-pull-policy'] ? { imagePullPolicy: f['inject-image-pull-policy'] as string } : {}),
-          aggregatorAddress: (f['inject-aggregator'] as string | undefined) ?? '',
-          ...(f['inject-ca-configmap'] ? { caConfigMap: f['inject-ca-configmap'] as string } : {}),
-          ...(f['inject-ca-bundle'] ? { caPem: f['inject-ca-bundle'] as string } : {}),
-          nativeSidecar: f['inject-native-sidecar'] as boolean,
-          defaultInterval: f['inject-interval'] as string,
-          defaultMetrics: f['inject-metrics'] as string,
-          resources: { requests: { cpu: f['inject-cpu-request'] as string, memory: f['inject-memory-request'] as string }, limits: { memory: f['inject-memory-limit'] as string } },
+          image: f['inject-image'],
+          ...(f['inject-image-pull-policy'] ? { imagePullPolicy: f['inject-image-pull-policy'] } : {}),
+          aggregatorAddress: f['inject-aggregator'] ?? '',
+          ...(f['inject-ca-configmap'] ? { caConfigMap: f['inject-ca-configmap'] } : {}),
+          ...(f['inject-ca-bundle'] ? { caPem: f['inject-ca-bundle'] } : {}),
+          nativeSidecar: f['inject-native-sidecar'],
+          defaultInterval: f['inject-interval'],
+          defaultMetrics: f['inject-metrics'],
+          resources: { requests: { cpu: f['inject-cpu-request'], memory: f['inject-memory-request'] }, limits: { memory: f['inject-memory-limit'] } },
         }
       : undefined,
-    logLevel: f['log-level'] as string,
+    logLevel: f['log-level'],
   };
-  if (cfg.injection && cfg.injection.aggregatorAddress === '') throw new ConfigError('--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
-  if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');
-  if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
-  if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');
-  if (cfg.maxSeriesPerPod < 1) throw new ConfigError('--max-series-per-pod must be at least 1');
-  for (const [flag, v] of [['--max-label-name-bytes', cfg.maxLabelNameBytes], ['--max-label-value-bytes', cfg.maxLabelValueBytes], ['--max-labels-per-series', cfg.maxLabelsPerSeries], ['--max-store-bytes', cfg.maxStoreBytes ?? 1], ['--max-response-bytes', cfg.maxResponseBytes]] as const) {
-    if (v < 1) throw new ConfigError(`${flag} must be at least 1`);
-  }
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(cfg.logLevel)) throw new ConfigError(`--log-level: "${cfg.logLevel}" is not one of trace, debug, info, warn, error, fatal, silent`);
-  const ports = [['--api-port', cfg.apiPort], ['--ingest-port', cfg.ingestPort], ['--metrics-port', cfg.metricsPort]] as const;
-  for (const [a, pa] of ports) for (const [b, pb] of ports) if (a < b && pa === pb && pa !== 0) throw new ConfigError(`${a} and ${b} are both ${pa}`);
-  return Object.freeze(cfg);
+}
+
+/** Every check across flags, in flag order; empty when the configuration is accepted. */
+function configProblems(cfg: AggregatorConfig): Problem[] {
+  const problems: Problem[] = [];
+  const problem = (flag: string, message: string) => problems.push({ flag, message });
+  if (cfg.injection && cfg.injection.aggregatorAddress === '') problem('inject-aggregator', '--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
+  if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) problem(cfg.tlsCertFile === undefined ? 'tls-key-file' : 'tls-cert-file', '--tls-cert-file and --tls-key-file must be given together');
+  if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) problem('stale-after', '--stale-after must be positive');
+  if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) problem('expire-after', '--expire-after must be longer than --stale-after');
+  if (cfg.maxSeriesPerPod < 1) problem('max-series-per-pod', '--max-series-per-pod must be at least 1');
+  const atLeastOne: [string, number][] = [['max-label-name-bytes', cfg.maxLabelNameBytes], ['max-label-value-bytes', cfg.maxLabelValueBytes], ['max-labels-per-series', cfg.maxLabelsPerSeries], ['max-store-bytes', cfg.maxStoreBytes ?? 1], ['max-response-bytes', cfg.maxResponseBytes]];
+  for (const [flag, v] of atLeastOne) if (v < 1) problem(flag, `--${flag} must be at least 1`);
+  if (!LEVELS.includes(cfg.logLevel)) problem('log-level', `--log-level: "${cfg.logLevel}" is not one of ${LEVELS.join(', ')}`);
+  const ports: [string, number][] = [['api-port', cfg.apiPort], ['ingest-port', cfg.ingestPort], ['metrics-port', cfg.metricsPort]];
+  for (const [a, pa] of ports) for (const [b, pb] of ports) if (a < b && pa === pb && pa !== 0) problem(a, `--${a} and --${b} are both ${pa}`);
+  return problems;
 }

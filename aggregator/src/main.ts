@@ -13,12 +13,15 @@ import { defaultStoreBudget } from './store/memory-budget.js';
 import { Freshness } from './store/freshness.js';
 import { loadRules, noRules, type Rules } from './rules.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './self-metrics.js';
-import { MetricsProvider, standaloneSelectors, type ObjectSelectors } from './api/provider.js';
+import { StoreMetricsProvider } from './api/store-provider.js';
+import { standaloneSelectors, type ObjectSelectors } from './kube/object-selectors.js';
 import { Discovery } from './api/discovery.js';
 import { createApiRoutes } from './api/routes.js';
-import { statusBody, ApiError } from './api/status.js';
+import { statusBody } from './api/status.js';
+import { ApiError } from './errors.js';
 import { parseSelector } from './selector.js';
-import { createIngestServer, WarmUp } from './ingest/server.js';
+import { createIngestServer } from './ingest/server.js';
+import { WarmUp } from './readiness.js';
 import type { KubeObjects } from './kube/objects.js';
 import { Authenticator, type AuthnSettings } from './auth/authn.js';
 import { Authorizer } from './auth/authz.js';
@@ -38,10 +41,10 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const startMs = Date.now();
   const budget = cfg.maxStoreBytes !== undefined ? { bytes: cfg.maxStoreBytes, source: '--max-store-bytes' } : defaultStoreBudget();
   logger.info({ maxStoreBytes: budget.bytes, source: budget.source }, 'memory budget of the store');
-  const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries, maxBytes: budget.bytes });
   let rules: Rules = cfg.configFile ? loadRules(cfg.configFile) : noRules;
   if (cfg.configFile) watchRules(cfg.configFile, logger, (r) => (rules = r));
   const freshness = new Freshness(() => rules, cfg.staleAfterMs);
+  const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries, maxBytes: budget.bytes }, freshness);
   const metrics = createAggregatorMetrics(store);
   const warmUp = new WarmUp(startMs, cfg.warmupMs);
 
@@ -90,8 +93,8 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const authenticator = authEnabled ? new Authenticator(() => authn, cluster && kc ? cluster.tokenReviewer(kc, metrics) : undefined) : undefined;
   const authorizer = cluster && kc ? new Authorizer(cluster.accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
   const ingestAuth = cluster && kc ? tokenStreamAuthenticator(cluster.tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
-  const provider = new MetricsProvider(store, freshness, objects, Date.now, cfg.maxResponseBytes);
-  const discovery = new Discovery(store, freshness);
+  const provider = new StoreMetricsProvider(store, objects, Date.now, cfg.maxResponseBytes);
+  const discovery = new Discovery(provider);
 
   const notReady = (): string | undefined => warmUp.notReadyReason(Date.now()) ?? kube?.notReadyReason();
   const keyPair = await servingKeyPair(cfg.tlsCertFile, cfg.tlsKeyFile, ['localhost', '127.0.0.1', 'metrics-relay']);
@@ -133,7 +136,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   ops.disable('x-powered-by');
   mountProbes(ops, notReady);
   ops.get('/', async (_req, res) => {
-    res.type('text/html').send(await renderStatusPage(store, freshness, metrics, notReady()));
+    res.type('text/html').send(await renderStatusPage(store, metrics, notReady()));
   });
   ops.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

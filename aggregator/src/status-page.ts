@@ -1,5 +1,4 @@
-import type { MemoryStore } from './store/memory-store.js';
-import type { Freshness } from './store/freshness.js';
+import type { PodSummary } from './store/memory-store.js';
 import type { AggregatorMetrics } from './self-metrics.js';
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -7,24 +6,26 @@ const mib = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 2 *
 /** Metric names of the pod's last snapshot refused at ingest, with why (as the 404 for them says). */
 const refusals = (refused: ReadonlyMap<string, string>): string => [...refused].map(([name, why]) => `${name}: ${why}`).join('; ');
 
+/** What the page shows of the store (MemoryStore is one). */
+export interface HeldSummary {
+  readonly seriesTotal: number;
+  readonly podTotal: number;
+  readonly bytesUsed: number;
+  readonly bytesLimit: number;
+  podSummaries(nowMs: number): Iterable<PodSummary>;
+  namespaces(): Iterable<string>;
+  metricNamesIn(namespace: string): Iterable<string>;
+}
+
 /**
  * The operator's page on the metrics port (`/`): what is held, which pods are fresh, streams and breakers.
  * Plain HTML with a meta refresh; no scripts, no build step.
  */
-export async function renderStatusPage(store: MemoryStore, freshness: Freshness, metrics: AggregatorMetrics, notReady: string | undefined, now = Date.now()): Promise<string> {
+export async function renderStatusPage(store: HeldSummary, metrics: AggregatorMetrics, notReady: string | undefined, now = Date.now()): Promise<string> {
   const rows: string[] = [];
   const names = new Set<string>();
-  for (const pod of store.allPods()) {
-    let fresh = 0;
-    let newest = 0;
-    for (const [name, idx] of pod.byName) {
-      names.add(name);
-      const policy = freshness.policy(name);
-      for (const i of idx) {
-        if (freshness.servable(pod, pod.values[i]!, pod.times[i]!, policy, now)) fresh++;
-        newest = Math.max(newest, pod.times[i]!);
-      }
-    }
+  for (const namespace of store.namespaces()) for (const name of store.metricNamesIn(namespace)) names.add(name);
+  for (const { pod, fresh, newestMs: newest } of store.podSummaries(now)) {
     const state = pod.staleSinceMs !== undefined ? 'stale (scrape breaker open)' : fresh === pod.seriesCount && fresh > 0 ? 'fresh' : fresh > 0 ? 'partly stale' : 'stale';
     rows.push(`<tr class="${state.split(' ')[0]}"><td>${esc(pod.namespace)}</td><td>${esc(pod.name)}</td><td>${pod.seriesCount}</td><td>${fresh}</td><td>${newest ? `${((now - newest) / 1000).toFixed(1)}s` : '-'}</td><td>${state}</td><td>${esc(pod.lastError)}</td><td>${esc(refusals(pod.refused))}</td></tr>`);
   }

@@ -1,16 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { createIngestServer, WarmUp, type IngestServer } from '../../aggregator/src/ingest/server.js';
+import { createIngestServer, type IngestServer } from '../../aggregator/src/ingest/server.js';
+import { WarmUp } from '../../aggregator/src/readiness.js';
 import { MemoryStore } from '../../aggregator/src/store/memory-store.js';
-import { Freshness } from '../../aggregator/src/store/freshness.js';
-import { noRules } from '../../aggregator/src/rules.js';
-import { MetricsProvider, standaloneSelectors } from '../../aggregator/src/api/provider.js';
-import { ApiError } from '../../aggregator/src/api/status.js';
+import { StoreMetricsProvider } from '../../aggregator/src/api/store-provider.js';
+import { standaloneSelectors } from '../../aggregator/src/kube/object-selectors.js';
+import { ApiError } from '../../aggregator/src/errors.js';
 import { parseSelector } from '../../aggregator/src/selector.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from '../../aggregator/src/self-metrics.js';
 import { renderStatusPage } from '../../aggregator/src/status-page.js';
-import { rfc3339 } from '../../aggregator/src/api/timestamp.js';
+import { rfc3339 } from '../../aggregator/src/timestamp.js';
 import { memoryAdmission } from '../../aggregator/src/ingest/admission.js';
 import { TestReporter } from '../helpers/ingest-client.js';
 
@@ -21,8 +21,7 @@ const everything = parseSelector('');
 let clock = 0;
 let store: MemoryStore;
 let metrics: AggregatorMetrics;
-let provider: MetricsProvider;
-let freshness: Freshness;
+let provider: StoreMetricsProvider;
 let server: IngestServer;
 let target: string;
 const reporters: TestReporter[] = [];
@@ -34,8 +33,7 @@ async function start(maxBytes?: number): Promise<void> {
   clock = Date.now();
   store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 10_000, ...(maxBytes ? { maxBytes } : {}) });
   metrics = createAggregatorMetrics(store, false);
-  freshness = new Freshness(() => noRules, undefined);
-  provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), () => clock);
+  provider = new StoreMetricsProvider(store, standaloneSelectors(store, parseSelector), () => clock);
   server = createIngestServer({ store, metrics, logger: pino({ level: 'silent' }), warmUp: new WarmUp(0, 0), admitStream: () => nearLimit, maxMessageBytes: 4 * 1024 * 1024, maxClockSkewMs: 5000, now: () => clock });
   target = `127.0.0.1:${await server.start('127.0.0.1', 0, grpc.ServerCredentials.createInsecure())}`;
 }
@@ -119,7 +117,7 @@ describe('byte limits on labels', () => {
     // The steady state (ids only) keeps refusing the same series, and the status page shows why.
     expect(await r.snapshot([{ name: 'cm_ok', value: 5 }, { name: 'cm_key', labels: { ['k'.repeat(200)]: 'v' }, value: 3 }])).toMatchObject({ accepted: 1, refused: 1 });
     expect(provider.podMetrics('ns', 'labels', 'cm_ok', everything, everything)[0]!.value).toBe(5);
-    expect(await renderStatusPage(store, freshness, metrics, undefined, clock)).toContain('cm_key: series &#34;cm_key&#34;: label name');
+    expect(await renderStatusPage(store, metrics, undefined, clock)).toContain('cm_key: series &#34;cm_key&#34;: label name');
   });
 
   it('ends a stream whose pod labels no Kubernetes pod can have', async () => {
@@ -166,7 +164,7 @@ describe('near the container memory limit', () => {
     expect(await b.endOfStream()).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, details: nearLimit });
     expect(nearLimit).toContain('near its memory limit (resident 500 MiB of 512 MiB');
     expect(await counter('metrics_relay_aggregator_rejected_reports_total', { reason: 'memory_limit' })).toBe(1);
-    expect(await renderStatusPage(store, freshness, metrics, undefined)).toContain('1 new ingest streams refused: this replica is near its container memory limit');
+    expect(await renderStatusPage(store, metrics, undefined, clock)).toContain('1 new ingest streams refused: this replica is near its container memory limit');
     // The stream already held goes on.
     expect((await a.snapshot([{ name: 'cm_x', value: 2 }])).accepted).toBe(1);
     expect(provider.podMetrics('ns', 'a', 'cm_x', everything, everything)[0]!.value).toBe(2);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Authorizer, requestAttributes, subjectAccessReview, type RequestAttributes } from '../../aggregator/src/auth/authz.js';
-import { ApiError } from '../../aggregator/src/api/status.js';
+import { ApiError } from '../../aggregator/src/errors.js';
 import type { UserInfo } from '../../aggregator/src/auth/authn.js';
 
 const attrs = (path: string) => requestAttributes(path, path.split('/').slice(1).map(decodeURIComponent), 'GET');
@@ -58,7 +58,7 @@ describe('Authorizer', () => {
     await z.authorize({ ...user, groups: ['system:masters'] }, a);
   });
 
-  it('builds the SubjectAccessReview body of docs/protocol.md#aggregation-layer', () => {
+  it('builds the SubjectAccessReview body (docs/protocol.md#aggregation-layer)', () => {
     expect(subjectAccessReview(user, a)).toEqual({
       apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
       spec: { user: 'u', groups: ['system:authenticated'], extra: {}, uid: '', resourceAttributes: { namespace: 'shop', verb: 'get', group: 'custom.metrics.k8s.io', version: 'v1beta2', resource: 'pods', subresource: 'rps', name: '*' } },

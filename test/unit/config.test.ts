@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { loadAggregatorConfig } from '../../aggregator/src/config.js';
 import { parseDuration } from '../../common/src/duration.js';
-import { ConfigError } from '../../common/src/errors.js';
+import { ConfigError, type Problem } from '../../common/src/errors.js';
+
+/** The problems of the one ConfigError that loading `argv` throws. */
+function problemsOf(argv: string[]): readonly Problem[] {
+  try {
+    loadAggregatorConfig(argv, {});
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
+}
 
 describe('aggregator configuration', () => {
   it('has the documented defaults', () => {
@@ -36,6 +47,31 @@ describe('aggregator configuration', () => {
   ])('rejects %j with one clear line naming the flag', (argv, message, env = {}) => {
     expect(() => loadAggregatorConfig(argv, env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(argv, env)).toThrow(message);
+  });
+
+  it('reports every problem at once, each naming its flag, and only those', () => {
+    const argv = ['--tls-cert-file', 'a.crt', '--stale-after', '20m', '--max-series-per-pod', '0', '--max-response-bytes', '0', '--log-level', 'loud', '--api-port', '9443', '--inject-image', 'relay:1'];
+    const problems = problemsOf(argv);
+    expect(problems).toEqual([
+      { flag: 'inject-aggregator', message: '--inject-aggregator is required with --inject-image (the address injected sidecars stream to)' },
+      { flag: 'tls-cert-file', message: '--tls-cert-file and --tls-key-file must be given together' },
+      { flag: 'expire-after', message: '--expire-after must be longer than --stale-after' },
+      { flag: 'max-series-per-pod', message: '--max-series-per-pod must be at least 1' },
+      { flag: 'max-response-bytes', message: '--max-response-bytes must be at least 1' },
+      { flag: 'log-level', message: '--log-level: "loud" is not one of trace, debug, info, warn, error, fatal, silent' },
+      { flag: 'api-port', message: '--api-port and --ingest-port are both 9443' },
+    ]);
+    expect(() => loadAggregatorConfig(argv, {})).toThrow(problems.map((p) => p.message).join('; '));
+    // The same flags with their problems fixed load, so each problem above came from its own flag.
+    expect(loadAggregatorConfig(['--tls-cert-file', 'a.crt', '--tls-key-file', 'a.key', '--stale-after', '20m', '--expire-after', '30m', '--max-series-per-pod', '1', '--max-response-bytes', '1', '--log-level', 'warn', '--api-port', '9444', '--inject-image', 'relay:1', '--inject-aggregator', 'relay:9443'], {})).toMatchObject({ staleAfterMs: 1_200_000, maxSeriesPerPod: 1, apiPort: 9444 });
+  });
+
+  it('reports every unparsable value at once, before any check across flags', () => {
+    expect(problemsOf(['--api-port', 'x', '--warmup', 'soon', '--nope', '--tls-cert-file', 'a.crt'])).toEqual([
+      { message: 'unknown flag "--nope"' },
+      { flag: 'api-port', message: '--api-port: "x" is not a port number (0-65535)' },
+      { flag: 'warmup', message: '--warmup: "soon" is not a duration (e.g. 500ms, 5s, 1m)' },
+    ]);
   });
 });
 

@@ -36,6 +36,15 @@ describe('layers', () => {
     expect(offenders).toEqual([]);
   });
 
+  it("the aggregator's kube/ and store/ import nothing from its api/: the API layer sits on top of them", () => {
+    const offenders = ['aggregator/src/kube', 'aggregator/src/store'].flatMap(sources).flatMap((f) => importsOf(f).filter((i) => i.startsWith('aggregator/src/api/')).map((i) => `${f} -> ${i}`));
+    expect(offenders).toEqual([]);
+    // The rule sees such imports: the API layer itself imports both.
+    const fromApi = sources('aggregator/src/api').flatMap(importsOf);
+    expect(fromApi.some((i) => i.startsWith('aggregator/src/store/'))).toBe(true);
+    expect(fromApi.some((i) => i.startsWith('aggregator/src/kube/'))).toBe(true);
+  });
+
   it('the rule sees imports: cmd/ itself imports both binaries', () => {
     const fromCmd = sources('cmd').flatMap(importsOf);
     expect(fromCmd.some((i) => i.startsWith('aggregator/'))).toBe(true);

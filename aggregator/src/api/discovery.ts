@@ -1,7 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import type { MemoryStore } from '../store/memory-store.js';
-import type { Freshness } from '../store/freshness.js';
-import { OBJECT_KINDS } from './provider.js';
+import { OBJECT_KINDS } from '../kube/object-selectors.js';
+import type { MetricsProvider } from './provider.js';
 
 export const CUSTOM_GROUP = 'custom.metrics.k8s.io';
 export const EXTERNAL_GROUP = 'external.metrics.k8s.io';
@@ -37,8 +36,7 @@ export class Discovery {
   private readonly gzipped = new Map<string, Buffer>();
 
   constructor(
-    private readonly store: MemoryStore,
-    private readonly freshness: Freshness,
+    private readonly provider: Pick<MetricsProvider, 'metricNames'>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -54,27 +52,8 @@ export class Discovery {
     const now = this.now();
     if (now - this.namesAtMs < 1000 && now >= this.namesAtMs) return this.names;
     this.namesAtMs = now;
-    this.names = this.computeFreshNames(now);
+    this.names = this.provider.metricNames();
     return this.names;
-  }
-
-  private computeFreshNames(now: number): string[] {
-    const names = new Set<string>();
-    for (const byMetric of this.store.metricIndex().values()) {
-      for (const [name, pods] of byMetric) {
-        if (names.has(name)) continue;
-        const policy = this.freshness.policy(name);
-        search: for (const [pod, indexes] of pods) {
-          for (const i of indexes) {
-            if (this.freshness.servable(pod, pod.values[i]!, pod.times[i]!, policy, now)) {
-              names.add(name);
-              break search;
-            }
-          }
-        }
-      }
-    }
-    return [...names].sort();
   }
 
   customResourceList(v: string): string {

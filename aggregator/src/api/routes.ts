@@ -1,11 +1,13 @@
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { parseSelector, SelectorError, type Selector } from '../selector.js';
-import { formatQuantity, QuantityError } from './quantity.js';
-import { rfc3339 as timestamp } from './timestamp.js';
+import { formatQuantity, QuantityError } from '../quantity.js';
+import { rfc3339 as timestamp } from '../timestamp.js';
 import { ChunkWriter } from './chunk-writer.js';
-import { ApiError, badRequest, internal, notFound, statusBody } from './status.js';
-import { MetricsProvider, OBJECT_KINDS, POD_KIND, type DescribedObject, type ExternalValue, type MetricValue, type ObjectKind } from './provider.js';
+import { ApiError, badRequest, internal, notFound } from '../errors.js';
+import { statusBody } from './status.js';
+import type { DescribedObject, ExternalValue, MetricsProvider, MetricValue } from './provider.js';
+import { OBJECT_KINDS, POD_KIND, type ObjectKind } from '../kube/object-selectors.js';
 import { CUSTOM_GROUP, CUSTOM_VERSIONS, Discovery, EXTERNAL_GROUP, EXTERNAL_VERSION, apiGroup, apiGroupList } from './discovery.js';
 import { openapiV2, openapiV3GroupVersion, openapiV3Index } from './openapi.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
@@ -157,7 +159,7 @@ function quantity(v: { value: number; metric: string }, what: string): string {
   }
 }
 
-/** MetricValueList in the shape of the request's version (wire-spec §2.4): v1beta1 metricName/selector/window, v1beta2 metric{}/windowSeconds. */
+/** MetricValueList in the shape of the request's version (docs/protocol.md#metric-values): v1beta1 metricName/selector/window, v1beta2 metric{}/windowSeconds. */
 function metricValueList(version: string, values: MetricValue[], metricSelector: Selector): Buffer[] {
   // NOTE: written as bytes from fragments encoded once (the describedObject once per pod, the metric once per
   // answer), not objects + JSON.stringify: a 1000-pod answer then costs a fraction of the work and garbage.

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { ApiError } from '../api/status.js';
+import { ApiError } from '../errors.js';
 
 /** Who is asking, as the kube-apiserver told us (front proxy) or as a token or certificate says. */
 export interface UserInfo {

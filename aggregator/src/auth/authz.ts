@@ -1,4 +1,4 @@
-import { ApiError } from '../api/status.js';
+import { ApiError } from '../errors.js';
 import type { UserInfo } from './authn.js';
 
 /** What a request asks to do, as Go's RequestInfoFactory derives it from the raw URL (docs/protocol.md#aggregation-layer). */

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { ApiError, statusBody } from '../api/status.js';
+import { ApiError } from '../errors.js';
+import { statusBody } from '../api/status.js';
 import type { Authenticator } from './authn.js';
 import { ALWAYS_ALLOW_PATHS, requestAttributes, type Authorizer } from './authz.js';
 

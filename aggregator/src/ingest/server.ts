@@ -5,6 +5,7 @@ import type { MemoryStore, Pod, SeriesDefinition } from '../store/memory-store.j
 import type { AggregatorMetrics } from '../self-metrics.js';
 import { DEFAULT_LABEL_LIMITS, podLabelProblem, seriesLabelProblem, type LabelLimits } from './label-limits.js';
 import { definitionBytes, stringBytes } from '../store/memory-estimate.js';
+import type { WarmUp } from '../readiness.js';
 
 const DEFAULT_INTERVAL_MS = 5000;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -31,40 +32,6 @@ const isRefused = (d: StreamDefinition): d is RefusedDefinition => 'reason' in d
 class StreamError extends Error {
   constructor(readonly code: grpc.status, message: string, readonly reason: string) {
     super(message);
-  }
-}
-
-/** Tracks streams for the readiness rule: ready once every pod heard of since start has delivered a snapshot. */
-export class WarmUp {
-  private readonly pending = new Set<object>();
-  private heard = 0;
-  private lastHelloMs = 0;
-  private maxIntervalMs = 0;
-
-  constructor(private readonly startMs: number, private readonly windowMs: number) {}
-
-  hello(stream: object, intervalMs: number, nowMs: number): void {
-    this.pending.add(stream);
-    this.heard++;
-    this.lastHelloMs = nowMs;
-    this.maxIntervalMs = Math.max(this.maxIntervalMs, intervalMs);
-  }
-
-  reported(stream: object): void {
-    this.pending.delete(stream);
-  }
-
-  gone(stream: object): void {
-    this.pending.delete(stream);
-  }
-
-  /** Undefined when ready, else why not. */
-  notReadyReason(nowMs: number): string | undefined {
-    if (nowMs - this.startMs >= this.windowMs) return undefined;
-    // NOTE: a new replica is ready early only when sidecars have found it and each delivered a full snapshot,
-    // and no new sidecar connected for one scrape interval (the rest have had their chance to reconnect).
-    if (this.heard > 0 && this.pending.size === 0 && nowMs - this.lastHelloMs >= this.maxIntervalMs) return undefined;
-    return `warming up: ${this.pending.size} of ${this.heard} connected sidecar(s) have not sent a snapshot yet; ready at the latest ${Math.ceil((this.windowMs - (nowMs - this.startMs)) / 1000)}s from now`;
   }
 }
 
@@ -304,7 +271,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       }
       const result = store.replaceSeries(p, lastResolved, values, sampleTimes, scrapeMs, received, lastRefusals);
       // An OK snapshot's error says what the sidecar left out (e.g. trimmed to fit): the API repeats it.
-      p.lastError = clip(snap.error);
+      store.setLastError(p, clip(snap.error));
       metrics.samplesIngested.inc(result.accepted);
       let refused = result.refused;
       const reasons: string[] = [];

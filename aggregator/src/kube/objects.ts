@@ -13,8 +13,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { parseSelector, type Selector } from '../selector.js';
-import { notFound, unavailable } from '../api/status.js';
-import { OBJECT_KINDS, type ObjectKind, type ObjectSelectors } from '../api/provider.js';
+import { notFound, unavailable } from '../errors.js';
+import { OBJECT_KINDS, POD_KIND, type ObjectKind, type ObjectSelectors } from './object-selectors.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
 
 type Obj = KubernetesObject & { spec?: { selector?: unknown } };
@@ -80,7 +80,7 @@ export function createKubeObjects(kc: KubeConfig, opts: { logger: Logger; metric
     const [path, list] = lists[kind.resource]!;
     watched.set(kind.resource, watch(kind, path, list));
   }
-  const pods = watch({ resource: 'pods', kind: 'Pod', apiVersion: 'v1' }, '/api/v1/pods', () => core.listPodForAllNamespaces() as Promise<KubernetesListObject<Obj>>);
+  const pods = watch(POD_KIND, '/api/v1/pods', () => core.listPodForAllNamespaces() as Promise<KubernetesListObject<Obj>>);
   pods.informer.on('delete', (pod) => opts.onPodDeleted(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', pod.metadata?.uid ?? ''));
 
   const cacheOf = (kind: ObjectKind): Watched => {

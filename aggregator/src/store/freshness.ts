@@ -1,7 +1,7 @@
 import type { Rules, MetricPolicy } from '../rules.js';
 import type { Pod } from './memory-store.js';
-import { quantityProblem } from '../api/quantity.js';
-import { describeTime, servableTime } from '../api/timestamp.js';
+import { quantityProblem } from '../quantity.js';
+import { describeTime, servableTime } from '../timestamp.js';
 
 export const MIN_STALE_AFTER_MS = 15_000;
 

@@ -1,5 +1,7 @@
 import type { Kind } from '../../../common/src/proto.js';
 import { NAME_BYTES, POD_BYTES, SERIES_BYTES, definitionBytes, labelsBytes, stringBytes } from './memory-estimate.js';
+import { Freshness } from './freshness.js';
+import { noRules, type MetricPolicy } from '../rules.js';
 
 /** Labels of a pod or a series. Treated as immutable once stored. */
 export type Labels = Readonly<Record<string, string>>;
@@ -15,8 +17,8 @@ export interface SeriesDefinition {
   bytes?: number;
 }
 
-/** A pod as held by the store. Fields are read-only for callers. */
-export interface Pod {
+/** A pod as the store holds it; callers see it read-only (Pod) and change it through the store's methods. */
+interface HeldPod {
   readonly namespace: string;
   readonly name: string;
   uid: string;
@@ -47,6 +49,44 @@ export interface Pod {
   seriesBytes: number;
 }
 
+/** A held pod, read-only: only the store changes it (labels, errors, series), keeping its indexes and bytes right. */
+export type Pod = Readonly<HeldPod>;
+
+/** The store's writable view of a pod it handed out. */
+const held = (pod: Pod): HeldPod => pod;
+
+/** Which pods a read visits. */
+export type PodFilter = (pod: Pod) => boolean;
+export const ALL_PODS: PodFilter = () => true;
+
+/**
+ * One held series as series() visits it: its pod, definition, value and sample time, and whether it may be served
+ * now. NOTE: one object is reused for every series of an iteration (a 1000-pod answer allocates nothing per
+ * value): read its fields in the loop, never keep it.
+ */
+export interface HeldSeries {
+  readonly pod: Pod;
+  readonly def: SeriesDefinition;
+  readonly value: number;
+  readonly sampleMs: number;
+  /** Freshness.servable: the staleness rules of docs/architecture.md#staleness-rules, applied here only. */
+  readonly servable: boolean;
+  /** Why it is not servable, as a 404 says it ("stale since ..."). */
+  staleReason(): string;
+}
+
+/** The series of one metric name that series() visits, with the rules (policy) of that name. */
+export interface SeriesOfMetric extends Iterable<HeldSeries> {
+  readonly policy: MetricPolicy;
+}
+
+/** What the status page shows of one pod: how many of its series may be served now, and its newest sample time. */
+export interface PodSummary {
+  pod: Pod;
+  fresh: number;
+  newestMs: number;
+}
+
 export interface StoreLimits {
   maxSeriesPerPod: number;
   maxSeriesTotal: number;
@@ -67,11 +107,11 @@ export interface ApplyResult {
 
 /**
  * In-memory latest-value store: namespace -> pod -> series, indexed by metric name for queries and discovery.
- * Freshness is decided by the caller at read time (see staleness.ts); the store only holds and expires.
- * Not thread-safe in the abstract sense, but all access is on the one JS thread.
+ * Every read of values goes through series(), which judges each value by the store's Freshness at read time
+ * (docs/architecture.md#staleness-rules). Not thread-safe in the abstract sense, but all access is on the one JS thread.
  */
 export class MemoryStore {
-  private readonly pods = new Map<string, Map<string, Pod>>();
+  private readonly pods = new Map<string, Map<string, HeldPod>>();
   /**
    * namespace -> metric name -> pods holding at least one series of that name, each with the indexes of those
    * series. NOTE: a query over many pods then reads each pod's indexes from this one map instead of probing every
@@ -84,7 +124,11 @@ export class MemoryStore {
   private used = 0;
   private readonly maxBytes: number;
 
-  constructor(private readonly limits: StoreLimits) {
+  constructor(
+    private readonly limits: StoreLimits,
+    /** Judges which held values may be served (default: no per-metric rules, no --stale-after). */
+    private readonly freshness = new Freshness(() => noRules, undefined),
+  ) {
     this.maxBytes = limits.maxBytes ?? Infinity;
     this.budgetReason = `memory budget of this aggregator (${this.maxBytes} bytes, --max-store-bytes) reached`;
   }
@@ -154,8 +198,15 @@ export class MemoryStore {
 
   /** Replaces the pod's labels (the downward API file changed). */
   setPodLabels(pod: Pod, labels: Labels): void {
-    pod.labels = labels;
-    this.refixBytes(pod);
+    held(pod).labels = labels;
+    this.refixBytes(held(pod));
+  }
+
+  /** What the pod's sidecar says it left out or failed at (an OK snapshot's error); the 404s for the pod repeat it. */
+  setLastError(pod: Pod, error: string): void {
+    if (pod.lastError === error) return; // the steady state: no error, snapshot after snapshot
+    held(pod).lastError = error;
+    this.refixBytes(held(pod));
   }
 
   getPod(namespace: string, name: string): Pod | undefined {
@@ -166,10 +217,11 @@ export class MemoryStore {
    * Replaces the pod's series with exactly `series` (values parallel to defs). Series beyond the per-pod or total
    * limit are refused and counted; the accepted ones are applied. A snapshot older than the held one is ignored.
    */
-  replaceSeries(pod: Pod, defs: readonly SeriesDefinition[], values: ArrayLike<number>, sampleMs: ArrayLike<number>, snapshotMs: number, nowMs: number, refusedEarlier: ReadonlyMap<string, string> = EMPTY_REFUSED): ApplyResult {
+  replaceSeries(heldPod: Pod, defs: readonly SeriesDefinition[], values: ArrayLike<number>, sampleMs: ArrayLike<number>, snapshotMs: number, nowMs: number, refusedEarlier: ReadonlyMap<string, string> = EMPTY_REFUSED): ApplyResult {
+    const pod = held(heldPod);
     pod.lastReportMs = nowMs;
     pod.staleSinceMs = undefined;
-    pod.lastError = '';
+    if (pod.lastError !== '') this.setLastError(pod, '');
     if (snapshotMs < pod.snapshotMs) return { accepted: 0, refused: 0, reason: 'older than the held snapshot (ignored)', cause: 'series_limit' };
     pod.snapshotMs = snapshotMs;
     const room = Math.min(this.limits.maxSeriesPerPod, this.limits.maxSeriesTotal - (this.total - pod.seriesCount));
@@ -233,7 +285,8 @@ export class MemoryStore {
   }
 
   /** Records a failed scrape; with breakerOpen the pod's series are stale at once. */
-  markFailed(pod: Pod, error: string, breakerOpen: boolean, nowMs: number): void {
+  markFailed(heldPod: Pod, error: string, breakerOpen: boolean, nowMs: number): void {
+    const pod = held(heldPod);
     pod.lastReportMs = nowMs;
     pod.lastError = error;
     if (breakerOpen && pod.staleSinceMs === undefined) pod.staleSinceMs = nowMs;
@@ -269,9 +322,46 @@ export class MemoryStore {
     return n;
   }
 
-  /** Pods of a namespace holding at least one series named `metric`, with those series' indexes (live view; do not mutate). */
-  podsWithMetric(namespace: string, metric: string): ReadonlyMap<Pod, readonly number[]> | undefined {
-    return this.index.get(namespace)?.get(metric);
+  /**
+   * The one read of held values: every series named `metric` in `namespace` of the pods `podFilter` accepts (asked
+   * once per pod), pod by pod, each judged servable at nowMs.
+   */
+  series(namespace: string, metric: string, podFilter: PodFilter, nowMs: number): SeriesOfMetric {
+    const pods = this.index.get(namespace)?.get(metric);
+    const policy = this.freshness.policy(metric);
+    const freshness = this.freshness;
+    return { policy, [Symbol.iterator]: () => new SeriesCursor(pods, podFilter, freshness, policy, nowMs) };
+  }
+
+  /** How many pods of a namespace hold at least one series named `metric`. */
+  podCountWithMetric(namespace: string, metric: string): number {
+    return this.index.get(namespace)?.get(metric)?.size ?? 0;
+  }
+
+  /** Namespaces holding at least one series. */
+  namespaces(): Iterable<string> {
+    return this.index.keys();
+  }
+
+  /** Metric names held in a namespace. */
+  metricNamesIn(namespace: string): Iterable<string> {
+    return this.index.get(namespace)?.keys() ?? [];
+  }
+
+  /** Every pod, with how many of its series may be served at nowMs and its newest sample time (the status page). */
+  podSummaries(nowMs: number): PodSummary[] {
+    const byPod = new Map<Pod, PodSummary>();
+    for (const pod of this.allPods()) byPod.set(pod, { pod, fresh: 0, newestMs: 0 });
+    for (const namespace of this.namespaces()) {
+      for (const name of this.metricNamesIn(namespace)) {
+        for (const s of this.series(namespace, name, ALL_PODS, nowMs)) {
+          const summary = byPod.get(s.pod)!;
+          if (s.servable) summary.fresh++;
+          if (s.sampleMs > summary.newestMs) summary.newestMs = s.sampleMs;
+        }
+      }
+    }
+    return [...byPod.values()];
   }
 
   /** Exact metric names in the namespace whose lower-cased form is `lowerName`. */
@@ -284,11 +374,6 @@ export class MemoryStore {
     return this.pods.get(namespace)?.values() ?? [];
   }
 
-  /** Every namespace -> metric name -> pods entry (for discovery). */
-  metricIndex(): ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<Pod, readonly number[]>>> {
-    return this.index;
-  }
-
   allPods(): Iterable<Pod> {
     const maps = this.pods;
     return (function* () {
@@ -297,7 +382,7 @@ export class MemoryStore {
   }
 
   /** The pod's refusals: names refused by the ingest checks first, then those cut here, up to MAX_REFUSED_NAMES. */
-  private setRefused(pod: Pod, defs: readonly SeriesDefinition[], accepted: number, reason: string, earlier: ReadonlyMap<string, string>): void {
+  private setRefused(pod: HeldPod, defs: readonly SeriesDefinition[], accepted: number, reason: string, earlier: ReadonlyMap<string, string>): void {
     const refused = new Map<string, string>();
     for (const [name, why] of earlier) {
       if (refused.size >= MAX_REFUSED_NAMES) break;
@@ -311,13 +396,13 @@ export class MemoryStore {
   }
 
   /** Recomputes the pod entry's own bytes after its identity, labels, error or refusals changed. */
-  private refixBytes(pod: Pod): void {
+  private refixBytes(pod: HeldPod): void {
     const bytes = podFixedBytes(pod.namespace, pod.name, pod.uid, pod.labels, pod.lastError, pod.refused);
     this.used += bytes - pod.fixedBytes;
     pod.fixedBytes = bytes;
   }
 
-  private clearSeries(pod: Pod): void {
+  private clearSeries(pod: HeldPod): void {
     for (const name of pod.byName.keys()) this.unindex(pod, name);
     this.total -= pod.seriesCount;
     this.used -= pod.seriesBytes;
@@ -364,6 +449,53 @@ export class MemoryStore {
     }
   }
 }
+
+/** The iterator of series(): walks the pods of one metric name and, in each, the indexes of its series. */
+class SeriesCursor implements HeldSeries, Iterator<HeldSeries> {
+  pod!: Pod;
+  def!: SeriesDefinition;
+  value = 0;
+  sampleMs = 0;
+  servable = false;
+  private readonly podIterator: Iterator<Pod> | undefined;
+  private indexes: readonly number[] = [];
+  private at = 0;
+  /** The one result object handed out, the cursor itself as its value. */
+  private readonly result: IteratorYieldResult<HeldSeries> = { done: false, value: this };
+
+  constructor(
+    private readonly pods: ReadonlyMap<Pod, readonly number[]> | undefined,
+    private readonly podFilter: PodFilter,
+    private readonly freshness: Freshness,
+    private readonly policy: MetricPolicy,
+    private readonly nowMs: number,
+  ) {
+    this.podIterator = pods?.keys();
+  }
+
+  next(): IteratorResult<HeldSeries> {
+    while (this.at >= this.indexes.length) {
+      const next = this.podIterator?.next();
+      if (!next || next.done) return DONE;
+      if (!this.podFilter(next.value)) continue;
+      this.pod = next.value;
+      this.indexes = this.pods!.get(next.value)!;
+      this.at = 0;
+    }
+    const pod = this.pod;
+    const i = this.indexes[this.at++]!;
+    this.def = pod.defs[i]!;
+    this.value = pod.values[i]!;
+    this.sampleMs = pod.times[i]!;
+    this.servable = this.freshness.servable(pod, this.value, this.sampleMs, this.policy, this.nowMs);
+    return this.result;
+  }
+
+  staleReason(): string {
+    return this.freshness.staleReason(this.pod, this.value, this.sampleMs, this.policy);
+  }
+}
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 const EMPTY = new Float64Array(0);
 const EMPTY_REFUSED: ReadonlyMap<string, string> = new Map();

@@ -5,7 +5,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { ApiError, statusBody } from '../api/status.js';
+import { ApiError } from '../errors.js';
+import { statusBody } from '../api/status.js';
 import { decideInjection, type InjectionConfig, type InjectionDecision } from './inject.js';
 
 /** Largest AdmissionReview accepted (a pod object is far smaller; the apiserver caps requests at 3 MiB). */

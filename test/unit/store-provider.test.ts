@@ -1,45 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStore, type SeriesDefinition } from '../../aggregator/src/store/memory-store.js';
-import { Freshness } from '../../aggregator/src/store/freshness.js';
-import { compileRules, noRules } from '../../aggregator/src/rules.js';
-import { MetricsProvider, standaloneSelectors } from '../../aggregator/src/api/provider.js';
-import { Discovery, PLACEHOLDER_METRIC } from '../../aggregator/src/api/discovery.js';
+import { MemoryStore } from '../../aggregator/src/store/memory-store.js';
+import { StoreMetricsProvider } from '../../aggregator/src/api/store-provider.js';
+import { standaloneSelectors } from '../../aggregator/src/kube/object-selectors.js';
 import { parseSelector } from '../../aggregator/src/selector.js';
-import { ApiError } from '../../aggregator/src/api/status.js';
+import { ApiError } from '../../aggregator/src/errors.js';
+import { def, everything, expectNotFound, setup } from '../helpers/held-values.js';
 
-const def = (name: string, labels: Record<string, string> = {}, windowMs = 0): SeriesDefinition => ({ name, labels, kind: windowMs ? 'RATE' : 'GAUGE', windowMs });
-const everything = parseSelector('');
+// The provider over the store (aggregator/src/api/store-provider.ts): what it serves and the 404 it gives instead.
 
-/** A store with an injected clock, the way the aggregator wires it. */
-function setup(rulesJson?: string, globalStaleAfterMs?: number) {
-  let now = 1_000_000;
-  const clock = { now: () => now, advance: (ms: number) => (now += ms) };
-  const store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 1000 });
-  const rules = rulesJson ? compileRules(rulesJson, 'rules.json') : noRules;
-  const freshness = new Freshness(() => rules, globalStaleAfterMs);
-  const provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), clock.now);
-  const discovery = new Discovery(store, freshness, clock.now);
-  const report = (name: string, values: Record<string, number>, labels: Record<string, string> = {}, intervalMs = 5000) => {
-    const pod = store.upsertPod('ns', name, `uid-${name}`, labels, intervalMs, now);
-    const defs = Object.keys(values).map((n) => def(n));
-    return store.replaceSeries(pod, defs, Object.values(values), defs.map(() => now), now, now);
-  };
-  return { clock, store, provider, discovery, report };
-}
-
-function expectNotFound(fn: () => unknown, message: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).code).toBe(404);
-    expect((err as ApiError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected a NotFound');
-}
-
-describe('staleness contract', () => {
+describe('staleness contract, as served', () => {
   it('serves a value while now - sampleTime <= 3x interval (floor 15s), then omits it with "stale since"', () => {
     const { clock, provider, report } = setup();
     report('p1', { cm_x: 4 }, {}, 10_000); // staleAfter = 30s
@@ -82,80 +51,6 @@ describe('staleness contract', () => {
     report('p1', { cm_x: 2 });
     expect(provider.podMetrics('ns', 'p1', 'cm_x', everything, everything)[0]!.value).toBe(2);
   });
-
-  it('expires pods unreported for expireAfter, and goodbye deletes at once', () => {
-    const { store, clock, report } = setup();
-    report('p1', { cm_x: 1 });
-    report('p2', { cm_x: 1 });
-    clock.advance(599_000);
-    report('p2', { cm_x: 1 });
-    clock.advance(2000);
-    expect(store.expire(clock.now(), 600_000)).toBe(1);
-    expect(store.getPod('ns', 'p1')).toBeUndefined();
-    expect(store.seriesTotal).toBe(1);
-    expect(store.deletePod('ns', 'p2')).toBe(true);
-    expect(store.seriesTotal).toBe(0);
-    expect(store.podsWithMetric('ns', 'cm_x')).toBeUndefined();
-  });
-
-  it('keeps the metric index right when a pod reorders, drops and adds series', () => {
-    const { store, provider, clock } = setup();
-    const p = store.upsertPod('ns', 'p', 'uid-p', {}, 5000, clock.now());
-    const value = (m: string) => provider.podMetrics('ns', 'p', m, everything, everything)[0]!.value;
-    store.replaceSeries(p, [def('cm_a'), def('cm_b'), def('cm_b', { x: '1' })], [1, 2, 3], [1, 1, 1].map(() => clock.now()), clock.now(), clock.now());
-    expect([value('cm_a'), value('cm_b')]).toEqual([1, 5]);
-    store.replaceSeries(p, [def('cm_b', { x: '1' }), def('cm_c'), def('cm_a')], [30, 40, 10], [1, 1, 1].map(() => clock.now()), clock.now(), clock.now());
-    expect([value('cm_a'), value('cm_b'), value('cm_c')]).toEqual([10, 30, 40]);
-    expect(store.podsWithMetric('ns', 'cm_a')?.get(p)).toEqual([2]);
-  });
-
-  it('a pod re-created under the same name (new uid) does not inherit the old values', () => {
-    const { store, clock } = setup();
-    const p = store.upsertPod('ns', 'p', 'uid-1', {}, 5000, clock.now());
-    store.replaceSeries(p, [def('cm_x')], [1], [clock.now()], clock.now(), clock.now());
-    store.upsertPod('ns', 'p', 'uid-2', {}, 5000, clock.now());
-    expect(store.seriesTotal).toBe(0);
-  });
-
-  it('ignores a snapshot older than the one held (two streams of one pod overlapping)', () => {
-    const { store, clock } = setup();
-    const p = store.upsertPod('ns', 'p', 'u', {}, 5000, clock.now());
-    store.replaceSeries(p, [def('cm_x')], [2], [clock.now()], clock.now(), clock.now());
-    const r = store.replaceSeries(p, [def('cm_x')], [1], [clock.now() - 5000], clock.now() - 5000, clock.now());
-    expect(r.accepted).toBe(0);
-    expect(p.values[0]).toBe(2);
-  });
-});
-
-describe('limits', () => {
-  it('refuses beyond the total limit with a reason, keeping what fits', () => {
-    const store = new MemoryStore({ maxSeriesPerPod: 10, maxSeriesTotal: 15 });
-    const a = store.upsertPod('ns', 'a', '', {}, 1000, 0);
-    const b = store.upsertPod('ns', 'b', '', {}, 1000, 0);
-    const defs = Array.from({ length: 10 }, (_, i) => def(`m${i}`));
-    expect(store.replaceSeries(a, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 10, refused: 0, reason: '', cause: 'series_limit' });
-    expect(store.replaceSeries(b, defs, defs.map(() => 1), defs.map(() => 0), 0, 0)).toEqual({ accepted: 5, refused: 5, reason: 'total series limit of this aggregator (15) reached', cause: 'series_limit' });
-    expect(store.seriesTotal).toBe(15);
-  });
-});
-
-describe('discovery', () => {
-  it('lists only names with a fresh series, and a placeholder when nothing is fresh', () => {
-    const { clock, discovery, report } = setup();
-    const names = (body: string) => (JSON.parse(body) as { resources: { name: string }[] }).resources.map((r) => r.name);
-    expect(names(discovery.customResourceList('v1beta2'))).toContain(`pods/${PLACEHOLDER_METRIC}`);
-    report('p1', { cm_a: 1, Cm_B: 2 });
-    expect(discovery.freshNames()).toEqual([]); // the list is recomputed at most once a second
-    clock.advance(1000);
-    report('p1', { cm_a: 1, Cm_B: 2 });
-    expect(discovery.freshNames()).toEqual(['Cm_B', 'cm_a']);
-    expect(names(discovery.externalResourceList())).toEqual(['cm_b', 'cm_a']);
-    const list = names(discovery.customResourceList('v1beta1'));
-    expect(list).toHaveLength(16);
-    expect(list).toContain('jobs.batch/cm_a');
-    clock.advance(16_000);
-    expect(names(discovery.customResourceList('v1beta1'))).toEqual(expect.arrayContaining([`pods/${PLACEHOLDER_METRIC}`]));
-  });
 });
 
 describe('aggregation rules', () => {
@@ -166,12 +61,6 @@ describe('aggregation rules', () => {
       report('other', { cm_v: 100 }, { app: 'other' });
       expect(provider.objectMetric({ resource: 'services', kind: 'Service', apiVersion: 'v1' }, 'ns', 'web', 'cm_v', everything).value).toBe(want);
     }
-  });
-
-  it('rejects bad rules files naming every problem', () => {
-    expect(() => compileRules('{"metrics":[{"name":"a","aggregation":"median","oops":1},{"staleAfter":"soon"}]}', 'r.json')).toThrow(
-      'r.json: metrics[0]: unknown key "oops"; r.json: metrics[0]: aggregation must be sum, avg, max or min, not "median"; r.json: metrics[1]: "name" (a metric name or glob) is required',
-    );
   });
 });
 
@@ -231,37 +120,10 @@ describe('one pod cannot spoil an answer for the others', () => {
   });
 });
 
-describe('memory budget and answer size', () => {
-  it('refuses series beyond the byte budget with a reason, keeping what fits and never evicting another pod', () => {
-    const store = new MemoryStore({ maxSeriesPerPod: 1000, maxSeriesTotal: 100_000, maxBytes: 20_000 });
-    const a = store.upsertPod('ns', 'a', '', {}, 1000, 0);
-    const small = Array.from({ length: 10 }, (_, i) => def(`m${i}`));
-    expect(store.replaceSeries(a, small, small.map(() => 1), small.map(() => 0), 0, 0).accepted).toBe(10);
-    const held = store.bytesUsed;
-    const b = store.upsertPod('ns', 'b', '', {}, 1000, 0);
-    const big = Array.from({ length: 100 }, (_, i) => def('cm_big', { i: String(i), pad: 'x'.repeat(100) }));
-    const r = store.replaceSeries(b, big, big.map(() => 2), big.map(() => 0), 0, 0);
-    expect(r.reason).toBe('memory budget of this aggregator (20000 bytes, --max-store-bytes) reached');
-    expect(r.cause).toBe('memory_budget');
-    expect(r.accepted).toBeGreaterThan(0);
-    expect(r.accepted + r.refused).toBe(100);
-    expect(store.bytesUsed).toBeLessThanOrEqual(20_000);
-    expect(store.refusal(b, 'cm_big')).toBe(r.reason);
-    // a's series are untouched, and a pod not yet held is not admitted.
-    expect(a.seriesCount).toBe(10);
-    expect(store.bytesUsed).toBeGreaterThan(held);
-    expect(store.admitPod('ns', 'c', '', { app: 'x'.repeat(20_000) })).toBe(r.reason);
-    expect(store.admitPod('ns', 'a', '', {})).toBeUndefined();
-    // Deleting gives every byte back.
-    store.deletePod('ns', 'a');
-    store.deletePod('ns', 'b');
-    expect(store.bytesUsed).toBe(0);
-  });
-
+describe('answer size', () => {
   it('refuses an answer over --max-response-bytes before building it, with a 500 Status naming the limit', () => {
     const store = new MemoryStore({ maxSeriesPerPod: 100, maxSeriesTotal: 1000 });
-    const freshness = new Freshness(() => noRules, undefined);
-    const provider = new MetricsProvider(store, freshness, standaloneSelectors(store, parseSelector), () => 0, 4096);
+    const provider = new StoreMetricsProvider(store, standaloneSelectors(store, parseSelector), () => 0, 4096);
     for (let p = 0; p < 30; p++) {
       const pod = store.upsertPod('ns', `pod-${p}`, '', { app: 'web', p: String(p) }, 5000, 0);
       store.replaceSeries(pod, [def('cm_x', { big: 'x'.repeat(100), p: String(p) })], [p], [0], 0, 0);

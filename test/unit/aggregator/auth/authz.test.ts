@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Authorizer, requestAttributes, subjectAccessReview, type RequestAttributes } from '../../aggregator/src/auth/authz.js';
-import { ApiError } from '../../aggregator/src/errors.js';
-import type { UserInfo } from '../../aggregator/src/auth/authn.js';
+import { Authorizer, requestAttributes, subjectAccessReview, type RequestAttributes } from '../../../../aggregator/src/auth/authz.js';
+import { ApiError } from '../../../../aggregator/src/errors.js';
+import type { UserInfo } from '../../../../aggregator/src/auth/authn.js';
 
 const attrs = (path: string) => requestAttributes(path, path.split('/').slice(1).map(decodeURIComponent), 'GET');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatQuantity, QuantityError } from '../../aggregator/src/quantity.js';
+import { formatQuantity, QuantityError } from '../../../aggregator/src/quantity.js';
 
 describe('formatQuantity: canonical DecimalSI (docs/protocol.md#quantity)', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRules } from '../../aggregator/src/rules.js';
+import { compileRules } from '../../../aggregator/src/rules.js';
 
 describe('rules file', () => {
   it('rejects bad rules files naming every problem', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultStoreBudget, FALLBACK_STORE_BYTES } from '../../aggregator/src/store/memory-budget.js';
-import { loadAggregatorConfig } from '../../aggregator/src/config.js';
+import { defaultStoreBudget, FALLBACK_STORE_BYTES } from '../../../../aggregator/src/store/memory-budget.js';
+import { loadAggregatorConfig } from '../../../../aggregator/src/config.js';
 
 const files = (f: Record<string, string>) => (path: string) => f[path];
 

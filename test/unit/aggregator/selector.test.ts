@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSelector, SelectorError } from '../../aggregator/src/selector.js';
+import { parseSelector, SelectorError } from '../../../aggregator/src/selector.js';
 
 // Expected strings below were produced by k8s.io/apimachinery v0.37.2 (labels.Parse, metav1.ParseToLabelSelector).
 

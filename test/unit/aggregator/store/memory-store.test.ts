@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_PODS, MemoryStore, type HeldSeries } from '../../aggregator/src/store/memory-store.js';
-import { def, setup } from '../helpers/held-values.js';
+import { ALL_PODS, MemoryStore, type HeldSeries } from '../../../../aggregator/src/store/memory-store.js';
+import { def, setup } from '../../../helpers/held-values.js';
 
 /** What series() visits of `metric` in namespace ns at nowMs, one row per series: pod, labels, value, servable. */
 function read(store: MemoryStore, metric: string, nowMs: number, podFilter = ALL_PODS): [string, string, number, boolean][] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadAggregatorConfig } from '../../aggregator/src/config.js';
-import { parseDuration } from '../../common/src/duration.js';
-import { ConfigError, type Problem } from '../../common/src/errors.js';
+import { loadAggregatorConfig } from '../../../aggregator/src/config.js';
+import { parseDuration } from '../../../common/src/duration.js';
+import { ConfigError, type Problem } from '../../../common/src/errors.js';
 
 /** The problems of the one ConfigError that loading `argv` throws. */
 function problemsOf(argv: string[]): readonly Problem[] {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../aggregator/src/store/memory-store.js';
-import { StoreMetricsProvider } from '../../aggregator/src/api/store-provider.js';
-import { standaloneSelectors } from '../../aggregator/src/kube/object-selectors.js';
-import { parseSelector } from '../../aggregator/src/selector.js';
-import { ApiError } from '../../aggregator/src/errors.js';
-import { def, everything, expectNotFound, setup } from '../helpers/held-values.js';
+import { MemoryStore } from '../../../../aggregator/src/store/memory-store.js';
+import { StoreMetricsProvider } from '../../../../aggregator/src/api/store-provider.js';
+import { standaloneSelectors } from '../../../../aggregator/src/kube/object-selectors.js';
+import { parseSelector } from '../../../../aggregator/src/selector.js';
+import { ApiError } from '../../../../aggregator/src/errors.js';
+import { def, everything, expectNotFound, setup } from '../../../helpers/held-values.js';
 
 // The provider over the store (aggregator/src/api/store-provider.ts): what it serves and the 404 it gives instead.
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { memoryAdmission } from '../../aggregator/src/ingest/admission.js';
-import { containerMemoryLimit } from '../../aggregator/src/store/memory-budget.js';
+import { memoryAdmission } from '../../../../aggregator/src/ingest/admission.js';
+import { containerMemoryLimit } from '../../../../aggregator/src/store/memory-budget.js';
 
 describe('stream admission near the memory limit', () => {
   it('admits below 85% of the limit and refuses past it, saying how much is used', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChunkWriter } from '../../aggregator/src/api/chunk-writer.js';
+import { ChunkWriter } from '../../../../aggregator/src/api/chunk-writer.js';
 
 describe('ChunkWriter', () => {
   it('keeps every byte in order across 64 KiB pieces, a piece larger than that included', () => {

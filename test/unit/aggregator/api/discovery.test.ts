@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Discovery, PLACEHOLDER_METRIC } from '../../aggregator/src/api/discovery.js';
-import { setup } from '../helpers/held-values.js';
+import { Discovery, PLACEHOLDER_METRIC } from '../../../../aggregator/src/api/discovery.js';
+import { setup } from '../../../helpers/held-values.js';
 
 describe('discovery', () => {
   it('lists only names with a fresh series, and a placeholder when nothing is fresh', () => {

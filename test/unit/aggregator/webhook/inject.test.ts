@@ -7,8 +7,8 @@ import {
   SIDECAR_CONTAINER_NAME,
   type InjectionDecision,
   type JsonPatchOp,
-} from '../../aggregator/src/webhook/inject.js';
-import { injectionConfig, replicaSetPod } from '../helpers/webhook-fixtures.js';
+} from '../../../../aggregator/src/webhook/inject.js';
+import { injectionConfig, replicaSetPod } from '../../../helpers/webhook-fixtures.js';
 
 type Pod = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -3,12 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import jsonpatch from 'fast-json-patch';
-import { decideInjection, SIDECAR_CONTAINER_NAME, type InjectionConfig, type InjectionDecision } from '../../aggregator/src/webhook/inject.js';
-import { loadSidecarConfig, type SidecarConfig } from '../../sidecar/src/config.js';
-import { parseDuration } from '../../common/src/duration.js';
-import { servingKeyPair } from '../../common/src/tls.js';
-import { injectionConfig, replicaSetPod, type Json } from '../helpers/webhook-fixtures.js';
-import { prng } from '../helpers/prng.js';
+import { decideInjection, SIDECAR_CONTAINER_NAME, type InjectionConfig, type InjectionDecision } from '../../../../aggregator/src/webhook/inject.js';
+import { loadSidecarConfig, type SidecarConfig } from '../../../../sidecar/src/config.js';
+import { parseDuration } from '../../../../common/src/duration.js';
+import { servingKeyPair } from '../../../../common/src/tls.js';
+import { injectionConfig, replicaSetPod, type Json } from '../../../helpers/webhook-fixtures.js';
+import { prng } from '../../../helpers/prng.js';
 
 // One contract: every pod the webhook injects gets a sidecar that starts, and every refusal says which
 // annotation caused it.

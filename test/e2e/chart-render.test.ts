@@ -198,7 +198,7 @@ describe('defaults', () => {
     const c = container(r);
     expect(c['image']).toBe('metrics-relay-aggregator:0.1.0');
     expect(c['securityContext']).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    expect(c['resources']).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    expect(c['resources']).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
     expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'metrics' });
     expect(c['livenessProbe']['httpGet']).toEqual({ path: '/livez', port: 'metrics' });
     expect(c['ports']).toContainEqual({ name: 'metrics', containerPort: 9090, protocol: 'TCP' });

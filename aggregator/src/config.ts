@@ -1,6 +1,8 @@
 import { ConfigError } from '../../common/src/errors.js';
 import { parseFlags, type FlagSpec } from '../../common/src/flags.js';
 import { INJECTION_DEFAULTS, type InjectionConfig } from './webhook/inject.js';
+import { settingsProblem } from './certs/rotation.js';
+import type { ManagedTlsConfig } from './kube/certificates.js';
 
 export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'api-port', kind: 'port', default: 6443, help: 'HTTPS port of the metrics APIs, the webhook and probes' },
@@ -38,6 +40,14 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'inject-cpu-request', kind: 'string', default: '10m', help: 'CPU request of the injected sidecar' },
   { name: 'inject-memory-request', kind: 'string', default: '32Mi', help: 'memory request of the injected sidecar' },
   { name: 'inject-memory-limit', kind: 'string', default: '64Mi', help: 'memory limit of the injected sidecar' },
+  { name: 'managed-tls-secret', kind: 'string', help: 'NAMESPACE/NAME of the Secret in which the aggregator keeps its own CA and serving certificate (managed TLS; excludes --tls-cert-file)' },
+  { name: 'managed-tls-lease', kind: 'string', help: 'Lease (in the Secret\'s namespace) electing the replica that rotates (default: the Secret\'s name)' },
+  { name: 'managed-tls-hosts', kind: 'string', help: 'comma list of DNS names and IPs of the serving certificate (required with --managed-tls-secret)' },
+  { name: 'managed-tls-apiservices', kind: 'string', help: 'comma list of APIService names whose caBundle the leader keeps current' },
+  { name: 'managed-tls-webhooks', kind: 'string', help: 'comma list of MutatingWebhookConfiguration names whose caBundle the leader keeps current' },
+  { name: 'managed-tls-ca-validity', kind: 'duration', default: '8760h', help: 'lifetime of each CA; a new one is made when a third is left' },
+  { name: 'managed-tls-cert-validity', kind: 'duration', default: '2160h', help: 'lifetime of each serving certificate (at most half the CA\'s); re-issued when a third is left' },
+  { name: 'managed-tls-overlap', kind: 'duration', default: '1h', help: 'how long a new CA is trusted before it signs, and an old one after it stopped (at most 1/6 of the CA validity)' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
 ];
 
@@ -63,10 +73,35 @@ export interface AggregatorConfig {
   clientCaFile: string | undefined;
   /** Undefined when --inject-image is empty (webhook answers without patching). */
   injection: InjectionConfig | undefined;
+  /** Undefined unless --managed-tls-secret is given. */
+  managedTls: ManagedTlsConfig | undefined;
   logLevel: string;
 }
 
 const list = (v: unknown): string[] => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : []);
+
+/** The --managed-tls-* flags, checked; undefined without --managed-tls-secret. */
+function managedTls(f: Record<string, unknown>): ManagedTlsConfig | undefined {
+  const ref = f['managed-tls-secret'] as string | undefined;
+  if (!ref) return undefined;
+  const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)$/.exec(ref);
+  if (!m) throw new ConfigError(`--managed-tls-secret: "${ref}" is not NAMESPACE/NAME`);
+  const hosts = list(f['managed-tls-hosts']);
+  if (hosts.length === 0) throw new ConfigError('--managed-tls-hosts is required with --managed-tls-secret (the names the serving certificate must carry)');
+  const schedule = { caValidityMs: f['managed-tls-ca-validity'] as number, certValidityMs: f['managed-tls-cert-validity'] as number, overlapMs: f['managed-tls-overlap'] as number };
+  const problem = settingsProblem(schedule);
+  if (problem) throw new ConfigError(`--managed-tls-ca-validity/--managed-tls-cert-validity/--managed-tls-overlap: ${problem}`);
+  return {
+    namespace: m[1]!,
+    secret: m[2]!,
+    lease: (f['managed-tls-lease'] as string | undefined) || m[2]!,
+    hosts,
+    apiServices: list(f['managed-tls-apiservices']),
+    webhooks: list(f['managed-tls-webhooks']),
+    caConfigMap: (f['inject-ca-configmap'] as string | undefined) || undefined,
+    ...schedule,
+  };
+}
 
 /** Flags + RELAY_* env -> frozen config. Throws ConfigError naming the flag. */
 export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): AggregatorConfig {
@@ -114,9 +149,11 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
           resources: { requests: { cpu: f['inject-cpu-request'] as string, memory: f['inject-memory-request'] as string }, limits: { memory: f['inject-memory-limit'] as string } },
         }
       : undefined,
+    managedTls: managedTls(f),
     logLevel: f['log-level'] as string,
   };
   if (cfg.injection && cfg.injection.aggregatorAddress === '') throw new ConfigError('--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
+  if (cfg.managedTls && (cfg.tlsCertFile || cfg.standalone)) throw new ConfigError(`--managed-tls-secret cannot be combined with ${cfg.standalone ? '--standalone (managed TLS needs the Kubernetes API)' : '--tls-cert-file (the certificate comes from the Secret)'}`);
   if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');
   if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
   if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');

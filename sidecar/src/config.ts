@@ -49,6 +49,8 @@ export interface SidecarConfig {
   tokenFile: string | undefined;
   /** From --ca-file or --ca-pem; undefined: the default trust store. */
   caPem: string | undefined;
+  /** --ca-file, read again on every connection (its CA bundle may rotate). */
+  caFile: string | undefined;
   insecure: boolean;
   metricsPort: number;
   bindAddress: string;
@@ -140,6 +142,7 @@ export function loadSidecarConfig(argv: string[], env: NodeJS.ProcessEnv): Sidec
     podLabelsFile: str('pod-labels-file'),
     tokenFile,
     caPem,
+    caFile,
     insecure,
     metricsPort: num('metrics-port'),
     bindAddress: str('bind-address')!,

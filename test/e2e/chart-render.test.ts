@@ -633,3 +633,20 @@ describe('bad values fail the install with a message naming them', () => {
     for (const where of ['/replicaCount', '/ports/api', '/logLevel', '/warmup']) expect(err).toContain(`at '${where}'`);
   });
 });
+
+describe('Kubernetes versions (.Capabilities.KubeVersion)', () => {
+  const hooks = async (version: string) => (await template([], { extra: ['--kube-version', version] })).one('MutatingWebhookConfiguration')['webhooks'] as Obj[];
+
+  it('renders CEL matchConditions from 1.30 (GA) on, and none on 1.28/1.29', async () => {
+    for (const v of ['1.30.0', '1.32.13', '1.37.2']) expect((await hooks(v))[1]!['matchConditions'], v).toHaveLength(1);
+    for (const v of ['1.28.0', '1.29.5']) expect((await hooks(v))[1]!['matchConditions'], v).toBeUndefined();
+  });
+
+  it('native sidecars from 1.29 on; below, a message naming the version; below 1.28, the chart\'s kubeVersion', async () => {
+    expect(container(await template(['injection.nativeSidecar=true'], { extra: ['--kube-version', '1.29.0'] }))['args']).toContain('--inject-native-sidecar');
+    const old = await helm(['template', 'metrics-relay', CHART, '--kube-version', '1.28.9', '--set', 'injection.nativeSidecar=true']).then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(old).toContain('injection.nativeSidecar needs Kubernetes 1.29 or later (native sidecar containers: beta and on by default from 1.29, GA in 1.33); this cluster is v1.28.9');
+    const older = await helm(['template', 'metrics-relay', CHART, '--kube-version', '1.27.0']).then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(older).toContain('chart requires kubeVersion: >=1.28.0-0 which is incompatible with Kubernetes v1.27.0');
+  });
+});

@@ -138,6 +138,9 @@ v1beta1.external.metrics.k8s.io
 {{- if and .Values.outOfCluster.enabled .Values.certManager.enabled -}}
 {{- fail "outOfCluster.enabled and certManager.enabled cannot both be set: out of cluster, the aggregator's CA is given in outOfCluster.caBundle" -}}
 {{- end -}}
+{{- if and .Values.injection.enabled .Values.injection.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "injection.nativeSidecar needs Kubernetes 1.29 or later (native sidecar containers: beta and on by default from 1.29, GA in 1.33); this cluster is %s" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
 {{- if and .Values.tls.existingSecret .Values.certManager.enabled -}}
 {{- fail "tls.existingSecret and certManager.enabled cannot both be set: choose where the serving certificate comes from" -}}
 {{- end -}}

@@ -48,6 +48,7 @@ export const AGGREGATOR_FLAGS: readonly FlagSpec[] = [
   { name: 'managed-tls-ca-validity', kind: 'duration', default: '8760h', help: 'lifetime of each CA; a new one is made when a third is left' },
   { name: 'managed-tls-cert-validity', kind: 'duration', default: '2160h', help: 'lifetime of each serving certificate (at most half the CA\'s); re-issued when a third is left' },
   { name: 'managed-tls-overlap', kind: 'duration', default: '1h', help: 'how long a new CA is trusted before it signs, and an old one after it stopped (at most 1/6 of the CA validity)' },
+  { name: 'cluster-name', kind: 'string', help: 'name of the cluster this replica serves: shown on the status page, and label cluster on every self-metric' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
 ];
 
@@ -75,6 +76,8 @@ export interface AggregatorConfig {
   injection: InjectionConfig | undefined;
   /** Undefined unless --managed-tls-secret is given. */
   managedTls: ManagedTlsConfig | undefined;
+  /** --cluster-name; undefined when not given. */
+  clusterName: string | undefined;
   logLevel: string;
 }
 
@@ -150,10 +153,15 @@ export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): Ag
         }
       : undefined,
     managedTls: managedTls(f),
+    clusterName: (f['cluster-name'] as string | undefined) || undefined,
     logLevel: f['log-level'] as string,
   };
   if (cfg.injection && cfg.injection.aggregatorAddress === '') throw new ConfigError('--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
   if (cfg.managedTls && (cfg.tlsCertFile || cfg.standalone)) throw new ConfigError(`--managed-tls-secret cannot be combined with ${cfg.standalone ? '--standalone (managed TLS needs the Kubernetes API)' : '--tls-cert-file (the certificate comes from the Secret)'}`);
+  // NOTE: it becomes a Prometheus label value and usually a Kubernetes label value too: the stricter rule of both.
+  if (cfg.clusterName !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(cfg.clusterName)) {
+    throw new ConfigError(`--cluster-name: "${cfg.clusterName}" is not a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)`);
+  }
   if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) throw new ConfigError('--tls-cert-file and --tls-key-file must be given together');
   if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) throw new ConfigError('--stale-after must be positive');
   if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) throw new ConfigError('--expire-after must be longer than --stale-after');

@@ -36,7 +36,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   let rules: Rules = cfg.configFile ? loadRules(cfg.configFile) : noRules;
   if (cfg.configFile) watchRules(cfg.configFile, logger, (r) => (rules = r));
   const freshness = new Freshness(() => rules, cfg.staleAfterMs);
-  const metrics = createAggregatorMetrics(store);
+  const metrics = createAggregatorMetrics(store, true, cfg.clusterName);
   const warmUp = new WarmUp(startMs, cfg.warmupMs);
 
   let objects: ObjectSelectors;
@@ -139,7 +139,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   ops.disable('x-powered-by');
   mountProbes(ops, notReady);
   ops.get('/', async (_req, res) => {
-    res.type('text/html').send(await renderStatusPage(store, freshness, metrics, notReady()));
+    res.type('text/html').send(await renderStatusPage(store, freshness, metrics, notReady(), cfg.clusterName));
   });
   ops.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -166,7 +166,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
     if (n > 0) logger.info({ pods: n }, 'expired pods that stopped reporting');
   }, Math.min(30_000, cfg.expireAfterMs / 4));
   sweep.unref();
-  logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
+  logger.info({ ...ports, cluster: cfg.clusterName, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
   // Tests and the demo read the bound ports from this line on stdout.
   process.stdout.write(`${JSON.stringify({ msg: 'ports', ...ports })}\n`);
 

@@ -81,6 +81,7 @@ async function templateError(...sets: string[]): Promise<string> {
 
 const EXISTING_SECRET = ['tls.existingSecret=corp-tls', 'tls.caBundle=Zm9vCg=='];
 const OUT_OF_CLUSTER = ['outOfCluster.enabled=true', 'outOfCluster.address=127.0.0.1', 'outOfCluster.apiPort=7443', 'outOfCluster.caBundle=Zm9vCg=='];
+const configOfArgs = (args: string[]) => loadAggregatorConfig(args.slice(1), {});
 const container = (r: Rendered): Obj => r.one('Deployment')['spec']['template']['spec']['containers'][0];
 const env = (c: Obj, name: string): Obj | undefined => (c['env'] as Obj[] | undefined)?.find((e) => e['name'] === name);
 
@@ -504,6 +505,12 @@ describe('values reach the objects', () => {
     expect(env(c, 'RELAY_INJECT_CA_BUNDLE')).toBeUndefined();
   });
 
+  it('clusterName becomes --cluster-name; unset, no flag', async () => {
+    expect(container(await template(['clusterName=prod-eu-1']))['args']).toContain('--cluster-name=prod-eu-1');
+    expect((container(await template())['args'] as string[]).some((a) => a.startsWith('--cluster-name'))).toBe(false);
+    expect(configOfArgs(container(await template(['clusterName=prod-eu-1']))['args']).clusterName).toBe('prod-eu-1');
+  });
+
   it('injection.enabled=false: no webhook and no --inject flags', async () => {
     const r = await template(['injection.enabled=false']);
     expect(r.all('MutatingWebhookConfiguration')).toHaveLength(0);
@@ -618,6 +625,7 @@ describe('bad values fail the install with a message naming them', () => {
     [['ports.ingest=6443'], 'ports.api (6443), ports.ingest (6443) and ports.metrics (9090) must all differ'],
     [['tls.existingSecret=corp-tls'], 'tls.caBundle is required with tls.existingSecret'],
     [['tls.existingSecret=corp-tls', 'tls.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'tls.existingSecret and certManager.enabled cannot both be set'],
+    [['clusterName=prod/eu'], "at '/clusterName': 'prod/eu' does not match pattern"],
     [['tls.managed.overlap=soon'], "at '/tls/managed/overlap': 'soon' does not match pattern"],
     [['tls.existingSecret=Corp_TLS', 'tls.caBundle=Zm9vCg=='], "at '/tls/existingSecret'"],
     [['outOfCluster.enabled=true', 'outOfCluster.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'outOfCluster.enabled and certManager.enabled cannot both be set'],

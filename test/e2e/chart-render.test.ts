@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -656,5 +658,95 @@ describe('Kubernetes versions (.Capabilities.KubeVersion)', () => {
     expect(old).toContain('injection.nativeSidecar needs Kubernetes 1.29 or later (native sidecar containers: beta and on by default from 1.29, GA in 1.33); this cluster is v1.28.9');
     const older = await helm(['template', 'metrics-relay', CHART, '--kube-version', '1.27.0']).then(() => '', (e: { stderr: string }) => e.stderr);
     expect(older).toContain('chart requires kubeVersion: >=1.28.0-0 which is incompatible with Kubernetes v1.27.0');
+  });
+});
+
+describe('packaging', () => {
+  it('helm package gives an archive that passes helm lint --strict, with kubeVersion and maintainers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chart-package-'));
+    try {
+      const { stdout } = await helm(['package', CHART, '--destination', dir]);
+      const archive = join(dir, 'metrics-relay-0.1.0.tgz');
+      expect(stdout).toContain(archive);
+      expect((await helm(['lint', '--strict', archive])).stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      const chart = (await helm(['show', 'chart', archive])).stdout;
+      expect(chart).toContain("kubeVersion: '>=1.28.0-0'");
+      expect(chart).toMatch(/maintainers:\n- email: \S+\n {2}name: metrics-relay maintainers/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fleet examples in the chart README', () => {
+  // Every ```yaml block of the README's fleet section, parsed; each one's Helm values are schema-checked and rendered
+  // by helm itself (values.schema.json is enforced on -f files too).
+  const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Fleet'), readme.indexOf('## Kubernetes versions'));
+  const docs = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => loadAllYaml(m[1]!)[0] as Obj);
+  const byKind = (kind: string) => {
+    const d = docs.find((x) => x['kind'] === kind);
+    expect(d, kind).toBeDefined();
+    return d!;
+  };
+
+  async function renderWith(values: unknown, namespace: string, release: string): Promise<Rendered> {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-values-'));
+    try {
+      writeFileSync(join(dir, 'values.json'), JSON.stringify(values));
+      return await template([], { release, namespace, extra: ['-f', join(dir, 'values.json')] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** What the Application's source and destination make helm render. */
+  async function renderApplication(app: Obj): Promise<Rendered> {
+    const src = app['spec']['source'];
+    expect(src).toMatchObject({ repoURL: expect.stringMatching(/^https:\/\//), path: 'charts/metrics-relay', targetRevision: expect.any(String) });
+    expect(app['spec']['syncPolicy']['syncOptions']).toContain('ServerSideApply=true');
+    return renderWith(src['helm']['valuesObject'], app['spec']['destination']['namespace'], src['helm']['releaseName']);
+  }
+
+  it('has the three examples', () => {
+    expect(docs.map((d) => `${d['apiVersion']} ${d['kind']}`)).toEqual(['argoproj.io/v1alpha1 Application', 'argoproj.io/v1alpha1 ApplicationSet', 'helm.toolkit.fluxcd.io/v2 HelmRelease']);
+  });
+
+  it('Argo CD Application: its values pass the schema and render with the cluster name', async () => {
+    const r = await renderApplication(byKind('Application'));
+    expect(container(r)['args']).toEqual(expect.arrayContaining(['--cluster-name=prod-eu-1', '--inject-image=registry.example.com/metrics-relay-sidecar:0.1.0']));
+    expect(container(r)['image']).toBe('registry.example.com/metrics-relay-aggregator:0.1.0');
+  });
+
+  it('Argo CD ApplicationSet: each generated Application (the list generator filled in) renders for its cluster', async () => {
+    const set = byKind('ApplicationSet');
+    expect(set['spec']['goTemplate']).toBe(true);
+    const elements = set['spec']['generators'][0]['list']['elements'] as Record<string, string>[];
+    expect(elements.map((e) => e['cluster'])).toEqual(['prod-eu-1', 'prod-us-1']);
+    for (const e of elements) {
+      // What the ApplicationSet controller does with goTemplate: replace {{.key}} with the element's value.
+      const text = JSON.stringify(set['spec']['template']).replace(/\{\{\.(\w+)\}\}/g, (_, k: string) => {
+        expect(e, `element field ${k}`).toHaveProperty(k);
+        return e[k]!;
+      });
+      const app = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', ...JSON.parse(text) } as Obj;
+      expect(app['metadata']['name']).toBe(`metrics-relay-${e['cluster']}`);
+      expect(app['spec']['destination']['server']).toBe(e['server']);
+      expect(container(await renderApplication(app))['args']).toContain(`--cluster-name=${e['cluster']}`);
+    }
+  });
+
+  it('Flux HelmRelease: spec.values pass the schema and render; the chart comes from this repository', async () => {
+    const hr = byKind('HelmRelease');
+    expect(hr['spec']['chart']['spec']).toMatchObject({ chart: 'charts/metrics-relay', sourceRef: { kind: 'GitRepository' } });
+    expect(hr['spec']['driftDetection']).toEqual({ mode: 'enabled' });
+    const r = await renderWith(hr['spec']['values'], hr['metadata']['namespace'], hr['spec']['releaseName']);
+    expect(container(r)['args']).toContain('--cluster-name=prod-eu-1');
+  });
+
+  it('a value the schema refuses fails the example\'s render, naming it (the check is real)', async () => {
+    const bad = { ...byKind('HelmRelease')['spec']['values'], clusterName: 'prod eu 1' };
+    const err = await renderWith(bad, NS, 'metrics-relay').then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(err).toContain("at '/clusterName': 'prod eu 1' does not match pattern");
   });
 });

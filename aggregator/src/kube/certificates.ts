@@ -22,8 +22,6 @@ export interface ManagedTlsConfig {
 }
 
 export interface ManagedTls {
-  /** Resolves with the first serving certificate found in the Secret. */
-  ready: Promise<void>;
   /** The CA bundle (PEM) last seen in the Secret; undefined before. */
   bundle(): string | undefined;
   /** Creates the CA ConfigMap in a namespace when missing (the webhook calls it before injecting there). */
@@ -180,10 +178,6 @@ export function startManagedTls(kc: KubeConfig, cfg: ManagedTlsConfig, logger: L
   void loop();
 
   return {
-    ready: new Promise<void>((resolve) => {
-      const check = () => (bundle !== undefined ? resolve() : setTimeout(check, 200).unref());
-      check();
-    }),
     bundle: () => bundle,
     async ensureCaConfigMap(namespace) {
       if (!cfg.caConfigMap || bundle === undefined) return;

@@ -2,8 +2,6 @@ import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/clien
 import type { Logger } from 'pino';
 
 export interface Followed {
-  /** Resolves after the first successful read. */
-  ready: Promise<void>;
   stop(): void;
 }
 
@@ -21,22 +19,16 @@ export function followObject<T extends KubernetesObject>(
   const watch = new Watch(kc);
   let stopped = false;
   let abort: AbortController | undefined;
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const apply = (obj: T) => {
-    onChange(obj);
-    resolveReady();
-  };
   const loop = async (): Promise<void> => {
     while (!stopped) {
       let delayMs = 1000;
       try {
         const obj = await target.read();
-        apply(obj);
+        onChange(obj);
         await new Promise<void>((resolve) => {
           void watch
             .watch(target.collectionPath, { fieldSelector: `metadata.name=${target.name}`, resourceVersion: obj.metadata?.resourceVersion }, (type, changed: T) => {
-              if (type === 'ADDED' || type === 'MODIFIED') apply(changed);
+              if (type === 'ADDED' || type === 'MODIFIED') onChange(changed);
             }, () => resolve())
             .then((c) => (abort = c), () => resolve());
         });
@@ -50,7 +42,6 @@ export function followObject<T extends KubernetesObject>(
   };
   void loop();
   return {
-    ready,
     stop() {
       stopped = true;
       abort?.abort();

@@ -115,10 +115,9 @@ export function startManagedTls(kc: KubeConfig, cfg: ManagedTlsConfig, logger: L
       onServing({ cert: state.serving!.cert, key: state.serving!.key });
     }
     const pem = bundleOf(state);
-    if (published !== pem) published = undefined;
     const failures = await publish(pem);
-    if (failures.length === 0) published = pem;
-    else logger.warn({ failures }, 'could not publish the CA bundle everywhere; a new CA will not sign until it is');
+    published = failures.length === 0 ? pem : undefined;
+    if (failures.length > 0) logger.warn({ failures }, 'could not publish the CA bundle everywhere; a new CA will not sign until it is');
   };
 
   /** Writes the bundle wherever it differs; returns what failed. */

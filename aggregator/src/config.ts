@@ -2,6 +2,8 @@ import { ConfigError, type Problem } from '../../common/src/errors.js';
 import { parseFlags, type FlagSpec, type FlagValues } from '../../common/src/flags.js';
 import { INGEST_LIMITS } from '../../common/src/proto.js';
 import { INJECTION_DEFAULTS, type InjectionConfig } from './webhook/inject.js';
+import { settingsProblem } from './certs/rotation.js';
+import type { ManagedTlsConfig } from './kube/certificates.js';
 
 export const AGGREGATOR_FLAGS = [
   { name: 'api-port', kind: 'port', default: 6443, help: 'HTTPS port of the metrics APIs, the webhook and probes' },
@@ -45,6 +47,15 @@ export const AGGREGATOR_FLAGS = [
   { name: 'inject-cpu-request', kind: 'string', default: '10m', help: 'CPU request of the injected sidecar' },
   { name: 'inject-memory-request', kind: 'string', default: '32Mi', help: 'memory request of the injected sidecar' },
   { name: 'inject-memory-limit', kind: 'string', default: '64Mi', help: 'memory limit of the injected sidecar' },
+  { name: 'managed-tls-secret', kind: 'string', help: 'NAMESPACE/NAME of the Secret in which the aggregator keeps its own CA and serving certificate (managed TLS; excludes --tls-cert-file)' },
+  { name: 'managed-tls-lease', kind: 'string', help: 'Lease (in the Secret\'s namespace) electing the replica that rotates (default: the Secret\'s name)' },
+  { name: 'managed-tls-hosts', kind: 'string', help: 'comma list of DNS names and IPs of the serving certificate (required with --managed-tls-secret)' },
+  { name: 'managed-tls-apiservices', kind: 'string', help: 'comma list of APIService names whose caBundle the leader keeps current' },
+  { name: 'managed-tls-webhooks', kind: 'string', help: 'comma list of MutatingWebhookConfiguration names whose caBundle the leader keeps current' },
+  { name: 'managed-tls-ca-validity', kind: 'duration', default: '8760h', help: 'lifetime of each CA; a new one is made when a third is left' },
+  { name: 'managed-tls-cert-validity', kind: 'duration', default: '2160h', help: 'lifetime of each serving certificate (at most half the CA\'s); re-issued when a third is left' },
+  { name: 'managed-tls-overlap', kind: 'duration', default: '1h', help: 'how long a new CA is trusted before it signs, and an old one after it stopped (at most 1/6 of the CA validity)' },
+  { name: 'cluster-name', kind: 'string', help: 'name of the cluster this replica serves: shown on the status page, and label cluster on every self-metric' },
   { name: 'log-level', kind: 'string', default: 'info', help: 'pino log level (debug, info, warn, error)' },
 ] as const satisfies readonly FlagSpec[];
 
@@ -79,6 +90,10 @@ export interface AggregatorConfig {
   clientCaFile: string | undefined;
   /** Undefined when --inject-image is empty (webhook answers without patching). */
   injection: InjectionConfig | undefined;
+  /** Undefined unless --managed-tls-secret is given. */
+  managedTls: ManagedTlsConfig | undefined;
+  /** --cluster-name; undefined when not given. */
+  clusterName: string | undefined;
   logLevel: string;
 }
 
@@ -86,16 +101,40 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
 
+/** The --managed-tls-* flags; undefined without --managed-tls-secret. Adds what is wrong with them to problems. */
+function managedTls(f: AggregatorFlags, problems: Problem[]): ManagedTlsConfig | undefined {
+  const ref = f['managed-tls-secret'];
+  if (!ref) return undefined;
+  const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)$/.exec(ref);
+  if (!m) problems.push({ flag: 'managed-tls-secret', message: `--managed-tls-secret: "${ref}" is not NAMESPACE/NAME` });
+  const hosts = list(f['managed-tls-hosts']);
+  if (hosts.length === 0) problems.push({ flag: 'managed-tls-hosts', message: '--managed-tls-hosts is required with --managed-tls-secret (the names the serving certificate must carry)' });
+  const schedule = { caValidityMs: f['managed-tls-ca-validity'], certValidityMs: f['managed-tls-cert-validity'], overlapMs: f['managed-tls-overlap'] };
+  const problem = settingsProblem(schedule);
+  if (problem) problems.push({ flag: 'managed-tls-ca-validity', message: `--managed-tls-ca-validity/--managed-tls-cert-validity/--managed-tls-overlap: ${problem}` });
+  return {
+    namespace: m?.[1] ?? '',
+    secret: m?.[2] ?? '',
+    lease: f['managed-tls-lease'] || (m?.[2] ?? ''),
+    hosts,
+    apiServices: list(f['managed-tls-apiservices']),
+    webhooks: list(f['managed-tls-webhooks']),
+    caConfigMap: f['inject-ca-configmap'] || undefined,
+    ...schedule,
+  };
+}
+
 /** Flags + RELAY_* env -> frozen config. Throws one ConfigError listing every problem, each naming its flag. */
 export function loadAggregatorConfig(argv: string[], env: NodeJS.ProcessEnv): AggregatorConfig {
   const f = parseFlags(AGGREGATOR_FLAGS, argv, env);
-  const cfg = configOf(f);
-  const problems = configProblems(cfg);
+  const problems: Problem[] = [];
+  const cfg = configOf(f, problems);
+  problems.push(...configProblems(cfg));
   if (problems.length > 0) throw ConfigError.of(problems);
   return Object.freeze(cfg);
 }
 
-function configOf(f: AggregatorFlags): AggregatorConfig {
+function configOf(f: AggregatorFlags, problems: Problem[]): AggregatorConfig {
   return {
     apiPort: f['api-port'],
     ingestPort: f['ingest-port'],
@@ -145,6 +184,8 @@ function configOf(f: AggregatorFlags): AggregatorConfig {
           resources: { requests: { cpu: f['inject-cpu-request'], memory: f['inject-memory-request'] }, limits: { memory: f['inject-memory-limit'] } },
         }
       : undefined,
+    managedTls: managedTls(f, problems),
+    clusterName: f['cluster-name'] || undefined,
     logLevel: f['log-level'],
   };
 }
@@ -154,6 +195,11 @@ function configProblems(cfg: AggregatorConfig): Problem[] {
   const problems: Problem[] = [];
   const problem = (flag: string, message: string) => problems.push({ flag, message });
   if (cfg.injection && cfg.injection.aggregatorAddress === '') problem('inject-aggregator', '--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
+  if (cfg.managedTls && (cfg.tlsCertFile || cfg.standalone)) problem('managed-tls-secret', `--managed-tls-secret cannot be combined with ${cfg.standalone ? '--standalone (managed TLS needs the Kubernetes API)' : '--tls-cert-file (the certificate comes from the Secret)'}`);
+  // NOTE: it becomes a Prometheus label value and usually a Kubernetes label value too: the stricter rule of both.
+  if (cfg.clusterName !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(cfg.clusterName)) {
+    problem('cluster-name', `--cluster-name: "${cfg.clusterName}" is not a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)`);
+  }
   if ((cfg.tlsCertFile === undefined) !== (cfg.tlsKeyFile === undefined)) problem(cfg.tlsCertFile === undefined ? 'tls-key-file' : 'tls-cert-file', '--tls-cert-file and --tls-key-file must be given together');
   if (cfg.staleAfterMs !== undefined && cfg.staleAfterMs <= 0) problem('stale-after', '--stale-after must be positive');
   if (cfg.expireAfterMs <= (cfg.staleAfterMs ?? 0)) problem('expire-after', '--expire-after must be longer than --stale-after');

@@ -33,6 +33,7 @@ import { INGEST_AUDIENCE } from '../../common/src/proto.js';
 import { readFileSync } from 'node:fs';
 import { renderStatusPage } from './status-page.js';
 import { createMutateHandler } from './webhook/handler.js';
+import { ServingIdentity } from './serving-identity.js';
 
 /** `metrics-relay aggregator`: the composition root. Returns a stop function (also wired to SIGTERM). */
 export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
@@ -45,7 +46,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   if (cfg.configFile) watchRules(cfg.configFile, logger, (r) => (rules = r));
   const freshness = new Freshness(() => rules, cfg.staleAfterMs);
   const store = new MemoryStore({ maxSeriesPerPod: cfg.maxSeriesPerPod, maxSeriesTotal: cfg.maxSeries, maxBytes: budget.bytes }, freshness);
-  const metrics = createAggregatorMetrics(store);
+  const metrics = createAggregatorMetrics(store, true, cfg.clusterName);
   const warmUp = new WarmUp(startMs, cfg.warmupMs);
 
   let objects: ObjectSelectors;
@@ -96,8 +97,18 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const provider = new StoreMetricsProvider(store, objects, Date.now, cfg.maxResponseBytes);
   const discovery = new Discovery(provider);
 
-  const notReady = (): string | undefined => warmUp.notReadyReason(Date.now()) ?? kube?.notReadyReason();
-  const keyPair = await servingKeyPair(cfg.tlsCertFile, cfg.tlsKeyFile, ['localhost', '127.0.0.1', 'metrics-relay']);
+  const identity = new ServingIdentity(await servingKeyPair(cfg.tlsCertFile, cfg.tlsKeyFile, ['localhost', '127.0.0.1', 'metrics-relay']));
+  // Managed TLS: the certificate comes from a Secret the replicas share (kube/certificates.ts); until it is there
+  // a self-signed one answers and /readyz says why it is not ready.
+  const managedTls = cfg.managedTls && kc
+    ? (await import('./kube/certificates.js')).startManagedTls(kc, cfg.managedTls, logger.child({ component: 'tls' }), (pair) => {
+        if (identity.set(pair)) logger.info({ secret: `${cfg.managedTls!.namespace}/${cfg.managedTls!.secret}` }, 'serving certificate loaded from the Secret');
+      })
+    : undefined;
+  const notReady = (): string | undefined =>
+    warmUp.notReadyReason(Date.now()) ??
+    kube?.notReadyReason() ??
+    (managedTls && managedTls.bundle() === undefined ? `no serving certificate in Secret ${cfg.managedTls!.namespace}/${cfg.managedTls!.secret} yet` : undefined);
 
   const api = express();
   api.disable('x-powered-by');
@@ -105,7 +116,8 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   api.set('etag', false);
   mountProbes(api, notReady);
   // NOTE: before authentication: the kube-apiserver calls webhooks without a client certificate.
-  api.post(['/mutate', '/mutate/:scope'], createMutateHandler(cfg.injection, logger, { reviews: metrics.webhookReviews }));
+  const beforeInject = managedTls ? (namespace: string) => managedTls.ensureCaConfigMap(namespace) : undefined;
+  api.post(['/mutate', '/mutate/:scope'], createMutateHandler(cfg.injection, logger, { reviews: metrics.webhookReviews }, beforeInject));
   if (authenticator) api.use(authMiddleware(authenticator, authorizer, logger.child({ component: 'auth' })));
   api.use(createApiRoutes({ provider, discovery, metrics, logger: logger.child({ component: 'api' }) }));
   api.use((req, res) => {
@@ -114,14 +126,15 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   // NOTE: request a client certificate but do not reject without one: only the front proxy presents one, and
   // the authenticator decides what a certificate is worth.
-  const apiServer = createHttpsServer({ cert: keyPair.cert, key: keyPair.key, requestCert: true, rejectUnauthorized: false, noDelay: true }, api);
+  const apiServer = createHttpsServer({ ...identity.pair, requestCert: true, rejectUnauthorized: false, noDelay: true }, api);
+  // A new certificate serves new connections; open ones are not dropped.
+  identity.onChange((pair) => apiServer.setSecureContext({ ...pair }));
   if (cfg.tlsCertFile && cfg.tlsKeyFile) {
     const [certFile, keyFile] = [cfg.tlsCertFile, cfg.tlsKeyFile];
-    // cert-manager rotation: swap the serving certificate in place; open connections are not dropped.
+    // cert-manager rotation: the files change in place.
     const reload = () => {
       try {
-        apiServer.setSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
-        logger.info({ certFile }, 'serving certificate reloaded');
+        if (identity.set({ cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') })) logger.info({ certFile }, 'serving certificate reloaded');
       } catch (err) {
         logger.error({ certFile, err: (err as Error).message }, 'cannot reload the serving certificate; keeping the previous one');
       }
@@ -136,7 +149,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   ops.disable('x-powered-by');
   mountProbes(ops, notReady);
   ops.get('/', async (_req, res) => {
-    res.type('text/html').send(await renderStatusPage(store, metrics, notReady()));
+    res.type('text/html').send(await renderStatusPage(store, metrics, notReady(), Date.now(), cfg.clusterName));
   });
   ops.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -146,7 +159,9 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, admitStream: memoryAdmission(containerMemoryLimit()?.bytes), maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
-    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(keyPair.cert), private_key: Buffer.from(keyPair.key) }], false);
+    // NOTE: grpc-js 1.14 hands this function's first argument to the credentials as the identity provider (its
+    // parameter names are swapped), so the serving identity goes first. A new certificate serves new streams.
+    : grpc.experimental.createCertificateProviderServerCredentials(identity, null, false);
 
   const ports = {
     api: await listen(apiServer, cfg.apiPort, cfg.bindAddress, '--api-port'),
@@ -161,7 +176,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
     if (n > 0) logger.info({ pods: n }, 'expired pods that stopped reporting');
   }, Math.min(30_000, cfg.expireAfterMs / 4));
   sweep.unref();
-  logger.info({ ...ports, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
+  logger.info({ ...ports, cluster: cfg.clusterName, bindAddress: cfg.bindAddress, standalone: cfg.standalone, ingestTls: !(cfg.standalone && !cfg.tlsCertFile), authentication: authEnabled }, 'aggregator listening');
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -169,7 +184,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
       clearInterval(sweep);
       if (cfg.configFile) unwatchFile(cfg.configFile);
       for (const f of stopWatching) f();
-      await Promise.all([closeServer(apiServer), closeServer(opsServer), ingest.stop(1000), kube?.stop()]);
+      await Promise.all([closeServer(apiServer), closeServer(opsServer), ingest.stop(1000), kube?.stop(), managedTls?.stop()]);
     })());
   stopOnSignal(stop, logger);
   // Tests and the demo read the bound ports from this line on stdout. NOTE: after stopOnSignal: a reader may send

@@ -15,8 +15,10 @@ export interface AggregatorMetrics {
   webhookReviews: Counter<'result'>;
 }
 
-export function createAggregatorMetrics(store: MemoryStore, withDefaults = true): AggregatorMetrics {
+/** `clusterName` (--cluster-name) becomes a constant label `cluster` on every metric of the registry. */
+export function createAggregatorMetrics(store: MemoryStore, withDefaults = true, clusterName?: string): AggregatorMetrics {
   const registry = new Registry();
+  if (clusterName !== undefined) registry.setDefaultLabels({ cluster: clusterName });
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'metrics_relay_aggregator_' });
   const registers = [registry];
   new Gauge({ name: 'metrics_relay_aggregator_series', help: 'Series held in memory.', registers, collect() { this.set(store.seriesTotal); } });

@@ -21,7 +21,7 @@ export interface HeldSummary {
  * The operator's page on the metrics port (`/`): what is held, which pods are fresh, streams and breakers.
  * Plain HTML with a meta refresh; no scripts, no build step.
  */
-export async function renderStatusPage(store: HeldSummary, metrics: AggregatorMetrics, notReady: string | undefined, now = Date.now()): Promise<string> {
+export async function renderStatusPage(store: HeldSummary, metrics: AggregatorMetrics, notReady: string | undefined, now = Date.now(), clusterName?: string): Promise<string> {
   const rows: string[] = [];
   const names = new Set<string>();
   for (const namespace of store.namespaces()) for (const name of store.metricNamesIn(namespace)) names.add(name);
@@ -33,10 +33,11 @@ export async function renderStatusPage(store: HeldSummary, metrics: AggregatorMe
   const refusedNearLimit = (await metrics.rejected.get()).values.find((v) => v.labels['reason'] === 'memory_limit')?.value ?? 0;
   const breakers = (await metrics.breakerState.get()).values.map((v) => `<li>${esc(String(v.labels['breaker']))}: ${['closed', 'half-open', 'open'][v.value] ?? v.value}</li>`);
   return `<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>metrics-relay aggregator</title>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>metrics-relay aggregator${clusterName !== undefined ? ` · ${esc(clusterName)}` : ''}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}
 tr.stale td{color:#a00}tr.partly td{color:#a60}.ok{color:#070}.bad{color:#a00}</style></head><body>
-<h1>metrics-relay aggregator</h1>
+<h1>metrics-relay aggregator${clusterName !== undefined ? ` · cluster ${esc(clusterName)}` : ''}</h1>
+<p>Cluster: ${clusterName !== undefined ? `<b>${esc(clusterName)}</b>` : 'not named (--cluster-name)'}</p>
 <p>Ready: ${notReady === undefined ? '<b class="ok">yes</b>' : `<b class="bad">no</b> (${esc(notReady)})`}</p>
 <p>${store.seriesTotal} series from ${store.podTotal} pods, ${names.size} metric names, ${streams} open ingest streams; ${mib(store.bytesUsed)} of the ${mib(store.bytesLimit)} memory budget.</p>
 ${refusedNearLimit > 0 ? `<p class="bad">${refusedNearLimit} new ingest streams refused: this replica is near its container memory limit (raise its memory limit: see the sizing table in the README).</p>` : ''}

@@ -13,12 +13,18 @@ export interface KeyPair {
  */
 export async function servingKeyPair(certFile: string | undefined, keyFile: string | undefined, hosts: string[]): Promise<KeyPair> {
   if (certFile && keyFile) return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  return issueServingCert(hosts, { notBefore: new Date(), notAfter: new Date(Date.now() + 365 * 24 * 3600 * 1000) });
+}
+
+/** A serving certificate (EC P-256) naming `hosts` (DNS names or IPs), signed by `ca`, else self-signed. */
+export async function issueServingCert(hosts: string[], validity: { notBefore: Date; notAfter: Date }, ca?: KeyPair): Promise<KeyPair> {
   const altNames = hosts.map((h) => (/^[0-9.]+$/.test(h) || h.includes(':') ? { type: 7 as const, ip: h } : { type: 2 as const, value: h }));
-  const notAfter = new Date(Date.now() + 365 * 24 * 3600 * 1000);
   const pems = await generate([{ name: 'commonName', value: hosts[0] ?? 'metrics-relay' }], {
     keyType: 'ec',
     algorithm: 'sha256',
-    notAfterDate: notAfter,
+    notBeforeDate: validity.notBefore,
+    notAfterDate: validity.notAfter,
+    ...(ca ? { ca } : {}),
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },

@@ -10,6 +10,8 @@ export interface SidecarConfig extends SidecarOptions {
   pod: { name: string; namespace: string; uid: string };
   /** From --ca-file or --ca-pem; undefined: the default trust store. */
   caPem: string | undefined;
+  /** --ca-file, read again on every connection (its CA bundle may rotate). */
+  caFile: string | undefined;
 }
 
 /**
@@ -29,6 +31,7 @@ export function loadSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEn
     ...options,
     pod: Object.freeze({ name: f['pod-name']!, namespace: f['pod-namespace']!, uid: f['pod-uid'] ?? '' }),
     caPem,
+    caFile: f['ca-file'],
   });
 }
 

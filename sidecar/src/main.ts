@@ -38,7 +38,7 @@ export async function runSidecar(argv: string[], env: NodeJS.ProcessEnv): Promis
   const labels = cfg.podLabelsFile ? createLabelsFileSource(cfg.podLabelsFile, readText, logger.child({ component: 'labels' })) : () => fixedLabels;
 
   let ready = false;
-  const dial = createGrpcDial({ insecure: cfg.insecure, caPem: cfg.caPem, tokenFile: cfg.tokenFile, readFile: readText, logger: logger.child({ component: 'stream' }) });
+  const dial = createGrpcDial({ insecure: cfg.insecure, caPem: cfg.caPem, caFile: cfg.caFile, tokenFile: cfg.tokenFile, readFile: readText, logger: logger.child({ component: 'stream' }) });
   const replicas = createAggregatorStreams({
     spec: cfg.aggregator,
     lookup: (host) => lookup(host, { all: true }),

@@ -151,7 +151,7 @@ function quantityBytes(q: string): number {
  * A new cgroup (v1 memory controller, as this machine has) limited to `bytes`, as the kubelet limits a container;
  * undefined where no such controller is writable (not root, cgroup v2 only).
  */
-function memoryCgroup(name: string, bytes: number): { dir: string; read(): { oomKills: number; maxUsageMib: number; majorFaults: number }; remove(): void } | undefined {
+function memoryCgroup(name: string, bytes: number): { dir: string; read(): { oomKills: number; maxUsageMib: number; majorFaults: number; anonMib: number; fileMib: number }; remove(): void } | undefined {
   const dir = `/sys/fs/cgroup/memory/metrics-relay-bench-${process.pid}-${name}`;
   try {
     mkdirSync(dir);
@@ -169,6 +169,8 @@ function memoryCgroup(name: string, bytes: number): { dir: string; read(): { oom
       oomKills: field('memory.oom_control', 'oom_kill'),
       maxUsageMib: Number(readFileSync(`${dir}/memory.max_usage_in_bytes`, 'utf8')) / 1048576,
       majorFaults: field('memory.stat', 'total_pgmajfault'),
+      anonMib: field('memory.stat', 'total_rss') / 1048576,
+      fileMib: field('memory.stat', 'total_cache') / 1048576,
     }),
     remove: () => {
       try {
@@ -178,6 +180,90 @@ function memoryCgroup(name: string, bytes: number): { dir: string; read(): { oom
       }
     },
   };
+}
+
+/**
+ * A page as exporters write them: counter and gauge families with several labels each, and a few cm_* families
+ * (about 1% of the bytes) that the sidecar selects; `bytes` long, give or take one family.
+ */
+function realisticPage(bytes: number): string {
+  const parts: string[] = ['# HELP cm_requests_in_flight Requests being served.\n# TYPE cm_requests_in_flight gauge\n'];
+  for (let i = 0; i < 10; i++) parts.push(`cm_requests_in_flight{handler="/api/v1/items/${i}",method="GET"} ${i}\n`);
+  let size = parts.join('').length;
+  for (let f = 0; size < bytes; f++) {
+    const head = `# HELP node_family_${f}_seconds_total A family of the node.\n# TYPE node_family_${f}_seconds_total counter\n`;
+    parts.push(head);
+    size += head.length;
+    for (let k = 0; k < 40 && size < bytes; k++) {
+      const line = `node_family_${f}_seconds_total{cpu="${k % 8}",mode="${['user', 'system', 'idle', 'iowait'][k % 4]}",device="sd${k}",instance="10.0.3.7:9100"} ${(f * 1000 + k * 1.5).toFixed(2)}\n`;
+      parts.push(line);
+      size += line.length;
+    }
+  }
+  return parts.join('');
+}
+
+/**
+ * The sidecar's price in the units the kubelet and the OOM killer count: the shipped sidecar started inside a cgroup
+ * limited like its container (48 MiB here, the target), scraping realistic pages of 50 KB, 1 MB and 3.5 MB at 1 s
+ * and 5 s: peak usage (anonymous + page cache), anonymous memory, file pages, major faults, OOM kills, and CPU per
+ * scrape. Then the limit is lowered on the 1 MB page until the sidecar breaks. PRICE_SECONDS (default 30) per run.
+ */
+export async function runPrice(): Promise<void> {
+  const seconds = Number(process.env['PRICE_SECONDS'] ?? 30);
+  const flags = imageNodeFlags('Dockerfile.sidecar').join(' ');
+  const run = async (bytes: number, intervalMs: number, limitMib: number): Promise<string> => {
+    const page: Page = { name: `${bytes}`, body: realisticPage(bytes), repeat: 1 };
+    const target = await servePage(page);
+    const cgroup = memoryCgroup(`price-${target.port}`, limitMib * 1048576);
+    if (!cgroup) throw new Error('the price bench needs a writable cgroup v1 memory controller (root)');
+    let agg: RelayProcess | undefined;
+    let sidecar: RelayProcess | undefined;
+    try {
+      ({ agg, sidecar } = await startPair(target.port, cgroup.dir, intervalMs));
+      const pid = sidecar.child.pid!;
+      const metricsUrl = `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`;
+      await sleep(Math.min(5000, seconds * 250));
+      const startCpu = cpuTicks(pid);
+      const startScrapes = await scrapeCount(metricsUrl);
+      const startFaults = cgroup.read().majorFaults;
+      const t0 = Date.now();
+      let anonPeak = 0;
+      let filePeak = 0;
+      while (Date.now() - t0 < seconds * 1000 && sidecar.child.exitCode === null && sidecar.child.signalCode === null) {
+        const c = cgroup.read();
+        anonPeak = Math.max(anonPeak, c.anonMib);
+        filePeak = Math.max(filePeak, c.fileMib);
+        await sleep(200);
+      }
+      const c = cgroup.read();
+      const died = sidecar.child.exitCode !== null || sidecar.child.signalCode !== null;
+      const scrapes = died ? 0 : (await scrapeCount(metricsUrl)) - startScrapes;
+      const cpuMsPerScrape = died || scrapes === 0 ? NaN : ((cpuTicks(pid) - startCpu) * 1000) / CLOCK_TICKS / scrapes;
+      const cpuShare = died ? NaN : ((cpuTicks(pid) - startCpu) / CLOCK_TICKS / ((Date.now() - t0) / 1000)) * 100;
+      return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: ${died ? `KILLED (${sidecar.child.signalCode ?? sidecar.child.exitCode}), ` : ''}OOM kills ${c.oomKills}, peak usage ${c.maxUsageMib.toFixed(1)} MiB, anon peak ${anonPeak.toFixed(1)} MiB, file pages peak ${filePeak.toFixed(1)} MiB, major faults in ${seconds}s ${c.majorFaults - startFaults}, CPU ${cpuMsPerScrape.toFixed(1)} ms per scrape (${cpuShare.toFixed(2)}% of a core)`;
+    } finally {
+      await sidecar?.stop();
+      await agg?.stop();
+      cgroup.remove();
+      target.server.closeAllConnections();
+      await new Promise((r) => target.server.close(r));
+    }
+  };
+  console.log(`shipped sidecar (node ${flags}), ${seconds}s per run, in a cgroup as its container (v1 memory controller):`);
+  for (const bytes of [50e3, 1e6, 3.5e6]) for (const interval of [1000, 5000]) console.log(`  ${await run(bytes, interval, 48)}`);
+  console.log('the 1 MB page at 1s, lowering the limit until it breaks:');
+  for (const limit of [40, 32, 24, 16]) console.log(`  ${await run(1e6, 1000, limit)}`);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(stat[11]) + Number(stat[12]);
+}
+
+async function scrapeCount(metricsUrl: string): Promise<number> {
+  const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
+  return Number(/^metrics_relay_sidecar_scrape_duration_seconds_count (\d+)/m.exec(text)?.[1] ?? NaN);
 }
 
 /** Serves page.body repeat times per request, in 64 KiB writes that wait for drain (no content-length: chunked). */
@@ -231,12 +317,12 @@ async function measurePeaks(pid: number, metricsUrl: string, durationMs: number)
 }
 
 /** A standalone aggregator and the shipped sidecar (pod bench/bench-0) scraping 127.0.0.1:targetPort every INTERVAL_MS. */
-async function startPair(targetPort: number, cgroup?: string): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
+async function startPair(targetPort: number, cgroup?: string, intervalMs = INTERVAL_MS): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
   const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn']);
   try {
     const sidecar = await startRelay([
       'sidecar', '--target', `http://127.0.0.1:${targetPort}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
-      '--interval', `${INTERVAL_MS}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
+      '--interval', `${intervalMs}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
     ], { entry: shippedSidecar(), ...(cgroup ? { cgroup } : {}) });
     return { agg, sidecar };
   } catch (err) {

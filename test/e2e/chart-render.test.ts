@@ -1,8 +1,6 @@
-import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +10,7 @@ import { compileRules } from '../../aggregator/src/rules.js';
 import { ROOT } from '../helpers/processes.js';
 
 // The Helm chart, rendered by a real helm: lint, `helm template` for each mode, the objects' contents, schema
-// errors for bad values, and the kept-certificate logic (lookup) against a tiny fake API server. The e2e suite
+// errors for bad values, and that a render is stable (nothing random, nothing looked up). The e2e suite
 // (test/e2e/chart.test.ts) additionally has a real kube-apiserver validate and install the chart.
 
 const run = promisify(execFile);
@@ -76,8 +74,9 @@ async function templateError(...sets: string[]): Promise<string> {
   );
 }
 
+const EXISTING_SECRET = ['tls.existingSecret=corp-tls', 'tls.caBundle=Zm9vCg=='];
 const OUT_OF_CLUSTER = ['outOfCluster.enabled=true', 'outOfCluster.address=127.0.0.1', 'outOfCluster.apiPort=7443', 'outOfCluster.caBundle=Zm9vCg=='];
-const b64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
+const configOfArgs = (args: string[]) => loadAggregatorConfig(args.slice(1), {});
 const container = (r: Rendered): Obj => r.one('Deployment')['spec']['template']['spec']['containers'][0];
 const env = (c: Obj, name: string): Obj | undefined => (c['env'] as Obj[] | undefined)?.find((e) => e['name'] === name);
 
@@ -108,22 +107,27 @@ describe('defaults', () => {
     r = await template();
   });
 
-  it('renders the aggregator, its Services, RBAC, TLS Secret, two custom-metrics APIServices, the webhook and a test Pod', () => {
+  it('renders the aggregator, its Services, RBAC, TLS Secret and Lease, two custom-metrics APIServices, the webhook and a test Pod', () => {
     const kinds = r.objs.map((o) => `${o['kind']}/${o['metadata']['name']}`).sort();
     expect(kinds).toEqual([
       'APIService/v1beta1.custom.metrics.k8s.io',
       'APIService/v1beta2.custom.metrics.k8s.io',
       'ClusterRole/metrics-relay-metrics-reader',
       'ClusterRole/metrics-relay-object-reader',
+      'ClusterRole/metrics-relay-tls',
       'ClusterRoleBinding/metrics-relay-hpa-metrics-reader',
       'ClusterRoleBinding/metrics-relay-object-reader',
+      'ClusterRoleBinding/metrics-relay-tls',
       'ClusterRoleBinding/metrics-relay:system:auth-delegator',
       'ConfigMap/metrics-relay-rules',
       'Deployment/metrics-relay',
+      'Lease/metrics-relay-tls-leader',
       'MutatingWebhookConfiguration/metrics-relay-injector',
       'Pod/metrics-relay-test-api',
       'PodDisruptionBudget/metrics-relay',
+      'Role/metrics-relay-tls',
       'RoleBinding/metrics-relay-auth-reader',
+      'RoleBinding/metrics-relay-tls',
       'Secret/metrics-relay-tls',
       'Service/metrics-relay',
       'Service/metrics-relay-ingest',
@@ -143,13 +147,13 @@ describe('defaults', () => {
     }
   });
 
-  it('registers v1beta2 (preferred) and v1beta1 with the CA in caBundle, never insecureSkipTLSVerify, and no external metrics', () => {
+  it('registers v1beta2 (preferred) and v1beta1 without a caBundle (the aggregator writes it), never insecureSkipTLSVerify, and no external metrics', () => {
     expect(r.raw).not.toContain('insecureSkipTLSVerify');
-    const ca = r.one('Secret')['data']['ca.crt'] as string;
+    expect(r.raw).not.toMatch(/^\s*caBundle:/m);
     const specs = Object.fromEntries(r.all('APIService').map((a) => [a['metadata']['name'], a['spec']]));
     expect(specs).toEqual({
-      'v1beta2.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta2', groupPriorityMinimum: 100, versionPriority: 200, service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
-      'v1beta1.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
+      'v1beta2.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta2', groupPriorityMinimum: 100, versionPriority: 200, service: { name: 'metrics-relay', namespace: NS, port: 443 } },
+      'v1beta1.custom.metrics.k8s.io': { group: 'custom.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { name: 'metrics-relay', namespace: NS, port: 443 } },
     });
     expect(r.raw).not.toContain('external.metrics.k8s.io/v1beta1');
   });
@@ -165,23 +169,12 @@ describe('defaults', () => {
     expect(container(r)['ports']).toContainEqual({ name: 'grpc', containerPort: 9443, protocol: 'TCP' });
   });
 
-  it('generates a CA and a serving certificate signed by it for every name of both Services', () => {
-    const data = r.one('Secret')['data'] as Record<string, string>;
-    expect(r.one('Secret')['type']).toBe('kubernetes.io/tls');
-    const ca = new X509Certificate(b64(data['ca.crt']!));
-    const leaf = new X509Certificate(b64(data['tls.crt']!));
-    expect(ca.ca).toBe(true);
-    expect(leaf.ca).toBe(false);
-    expect(leaf.checkIssued(ca) && leaf.verify(ca.publicKey)).toBe(true);
-    const sans = (leaf.subjectAltName ?? '').split(', ').sort();
-    expect(sans).toEqual(
-      ['metrics-relay', 'metrics-relay-ingest']
-        .flatMap((s) => [s, `${s}.${NS}`, `${s}.${NS}.svc`, `${s}.${NS}.svc.cluster.local`])
-        .map((n) => `DNS:${n}`)
-        .sort(),
-    );
-    expect(b64(data['tls.key']!)).toMatch(/^-----BEGIN (RSA )?PRIVATE KEY-----/);
-    expect(new Date(leaf.validTo).getTime()).toBeGreaterThan(Date.now() + 5 * 365 * 86_400_000);
+  it('managed TLS: renders an empty Secret and a Lease for the aggregator to fill, and nothing random', () => {
+    const secret = r.one('Secret', 'metrics-relay-tls');
+    expect(secret['type']).toBe('Opaque');
+    expect(secret['data']).toBeUndefined();
+    expect(r.one('Lease', 'metrics-relay-tls-leader')['spec']).toEqual({});
+    expect(r.raw).not.toMatch(/BEGIN CERTIFICATE|LS0tLS1CRUdJTi/);
   });
 
   it('runs 2 hardened replicas spread over nodes, probed on the metrics port, with every flag the aggregator needs', () => {
@@ -207,8 +200,14 @@ describe('defaults', () => {
       '--api-port=6443',
       '--ingest-port=9443',
       '--metrics-port=9090',
-      '--tls-cert-file=/etc/metrics-relay/tls/tls.crt',
-      '--tls-key-file=/etc/metrics-relay/tls/tls.key',
+      '--managed-tls-secret=metrics-relay/metrics-relay-tls',
+      '--managed-tls-lease=metrics-relay-tls-leader',
+      `--managed-tls-hosts=${['metrics-relay', 'metrics-relay-ingest'].flatMap((n) => [n, `${n}.${NS}`, `${n}.${NS}.svc`, `${n}.${NS}.svc.cluster.local`]).join(',')}`,
+      '--managed-tls-apiservices=v1beta2.custom.metrics.k8s.io,v1beta1.custom.metrics.k8s.io',
+      '--managed-tls-webhooks=metrics-relay-injector',
+      '--managed-tls-ca-validity=8760h',
+      '--managed-tls-cert-validity=2160h',
+      '--managed-tls-overlap=1h',
       '--config=/etc/metrics-relay/rules/rules.json',
       '--expire-after=10m',
       '--warmup=15s',
@@ -224,14 +223,16 @@ describe('defaults', () => {
       '--inject-cpu-request=10m',
       '--inject-memory-request=32Mi',
       '--inject-memory-limit=64Mi',
+      '--inject-ca-configmap=metrics-relay-ca',
     ]);
-    // The CA the webhook hands to sidecars (as RELAY_CA_PEM) comes from the serving Secret.
-    expect(env(c, 'RELAY_INJECT_CA_BUNDLE')).toEqual({ name: 'RELAY_INJECT_CA_BUNDLE', valueFrom: { secretKeyRef: { name: 'metrics-relay-tls', key: 'ca.crt', optional: true } } });
+    // Sidecars mount the CA ConfigMap the aggregator keeps current; no CA is frozen into them at admission.
+    expect(c['env']).toBeUndefined();
+    // The certificate is read from the Secret through the API: no volume that would hold the pod until it exists.
     const volumes = Object.fromEntries((pod['volumes'] as Obj[]).map((v) => [v['name'], v]));
-    expect(volumes['tls']['secret']['secretName']).toBe('metrics-relay-tls');
+    expect(Object.keys(volumes).sort()).toEqual(['rules', 'tmp']);
     expect(volumes['rules']['configMap']['name']).toBe('metrics-relay-rules');
     const mounts = Object.fromEntries((c['volumeMounts'] as Obj[]).map((m) => [m['name'], m['mountPath']]));
-    expect(mounts).toEqual({ tls: '/etc/metrics-relay/tls', rules: '/etc/metrics-relay/rules', tmp: '/tmp' });
+    expect(mounts).toEqual({ rules: '/etc/metrics-relay/rules', tmp: '/tmp' });
   });
 
   it('always renders the rules file, empty by default', () => {
@@ -269,8 +270,26 @@ describe('defaults', () => {
     expect(hpa['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'horizontal-pod-autoscaler', namespace: 'kube-system' }]);
   });
 
+  it('grants managed TLS only its own Secret, Lease, APIServices, webhook and CA ConfigMaps by name, and ConfigMap create', () => {
+    const sa = [{ kind: 'ServiceAccount', name: 'metrics-relay', namespace: NS }];
+    const role = r.one('Role', 'metrics-relay-tls');
+    expect(role['metadata']['namespace']).toBe(NS);
+    expect(role['rules']).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['metrics-relay-tls'], verbs: ['get', 'list', 'watch', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['metrics-relay-tls-leader'], verbs: ['get', 'update'] },
+    ]);
+    expect(r.one('RoleBinding', 'metrics-relay-tls')).toMatchObject({ roleRef: { kind: 'Role', name: 'metrics-relay-tls' }, subjects: sa });
+    expect(r.one('ClusterRole', 'metrics-relay-tls')['rules']).toEqual([
+      { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], resourceNames: ['v1beta2.custom.metrics.k8s.io', 'v1beta1.custom.metrics.k8s.io'], verbs: ['get', 'update'] },
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['metrics-relay-injector'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['metrics-relay-ca'], verbs: ['get', 'list', 'watch', 'update'] },
+      // RBAC cannot restrict create by name (see the chart README).
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+    ]);
+    expect(r.one('ClusterRoleBinding', 'metrics-relay-tls')).toMatchObject({ roleRef: { kind: 'ClusterRole', name: 'metrics-relay-tls' }, subjects: sa });
+  });
+
   it('registers the webhook twice: /mutate/namespace for opted-in namespaces, /mutate/pod elsewhere, failing open', () => {
-    const ca = r.one('Secret')['data']['ca.crt'] as string;
     const hooks = r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[];
     expect(hooks.map((w) => [w['name'], w['clientConfig']['service']['path']])).toEqual([
       ['namespace.inject.metrics-relay.io', '/mutate/namespace'],
@@ -279,14 +298,16 @@ describe('defaults', () => {
     for (const w of hooks) {
       expect(w).toMatchObject({
         admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
+        // It creates the CA ConfigMap in the pod's namespace, never on a dry run.
+        sideEffects: 'NoneOnDryRun',
         failurePolicy: 'Ignore',
         timeoutSeconds: 5,
         reinvocationPolicy: 'IfNeeded',
-        clientConfig: { service: { name: 'metrics-relay', namespace: NS, port: 443 }, caBundle: ca },
         rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
         objectSelector: {},
       });
+      expect(Object.keys(w['clientConfig'])).toEqual(['service']);
+      expect(w['clientConfig']['service']).toMatchObject({ name: 'metrics-relay', namespace: NS, port: 443 });
       expect(w['clientConfig']['service']['path']).not.toContain('?');
     }
     const [nsHook, podHook] = hooks;
@@ -318,14 +339,17 @@ describe('defaults', () => {
     expect(pod['spec']['volumes']).toEqual([{ name: 'ca', secret: { secretName: 'metrics-relay-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
   });
 
-  it('generates a new CA on every render when there is no cluster to look the Secret up in', async () => {
-    const again = await template();
-    expect(again.one('Secret')['data']['ca.crt']).not.toBe(r.one('Secret')['data']['ca.crt']);
+  it('renders byte-identical output every time, in every TLS mode (GitOps renderers run helm template on each sync)', async () => {
+    expect((await template()).raw).toBe(r.raw);
+    for (const sets of [['externalMetrics.enabled=true'], ['certManager.enabled=true'], EXISTING_SECRET, OUT_OF_CLUSTER, ['outOfCluster.enabled=true']]) {
+      const [a, b] = await Promise.all([template(sets), template(sets)]);
+      expect(a.raw, sets.join(' ')).toBe(b.raw);
+    }
   });
 });
 
 describe('modes', () => {
-  it('externalMetrics.enabled adds v1beta1.external.metrics.k8s.io with the same CA', async () => {
+  it('externalMetrics.enabled adds v1beta1.external.metrics.k8s.io, whose caBundle the aggregator may then write', async () => {
     const r = await template(['externalMetrics.enabled=true']);
     const ext = r.one('APIService', 'v1beta1.external.metrics.k8s.io');
     expect(ext['spec']).toEqual({
@@ -334,15 +358,18 @@ describe('modes', () => {
       groupPriorityMinimum: 100,
       versionPriority: 100,
       service: { name: 'metrics-relay', namespace: NS, port: 443 },
-      caBundle: r.one('Secret')['data']['ca.crt'],
     });
     expect(r.all('APIService')).toHaveLength(3);
+    const names = ['v1beta2.custom.metrics.k8s.io', 'v1beta1.custom.metrics.k8s.io', 'v1beta1.external.metrics.k8s.io'];
+    expect(container(r)['args']).toContain(`--managed-tls-apiservices=${names.join(',')}`);
+    expect(r.one('ClusterRole', 'metrics-relay-tls')['rules'][0]['resourceNames']).toEqual(names);
   });
 
   it('certManager.enabled: a CA Issuer chain and a Certificate into the same Secret, CA injected by annotation instead of a literal caBundle', async () => {
     const r = await template(['certManager.enabled=true', 'externalMetrics.enabled=true']);
-    expect(r.all('Secret')).toHaveLength(0);
-    expect(r.raw).not.toContain('caBundle');
+    for (const kind of ['Secret', 'Lease', 'Role']) expect(r.all(kind), kind).toHaveLength(0);
+    expect(r.all('ClusterRole').map((c) => c['metadata']['name'])).not.toContain('metrics-relay-tls');
+    expect(r.raw).not.toMatch(/^\s*caBundle:/m);
     expect(r.raw).not.toContain('insecureSkipTLSVerify');
     const cert = r.one('Certificate', 'metrics-relay');
     expect(cert['apiVersion']).toBe('cert-manager.io/v1');
@@ -357,6 +384,21 @@ describe('modes', () => {
     for (const o of injected) expect(o['metadata']['annotations']).toEqual({ 'cert-manager.io/inject-ca-from': `${NS}/metrics-relay` });
     // The aggregator still mounts the Secret cert-manager writes, and hands its ca.crt to sidecars.
     expect(env(container(r), 'RELAY_INJECT_CA_BUNDLE')!['valueFrom']['secretKeyRef']['name']).toBe('metrics-relay-tls');
+    expect(container(r)['args']).toContain('--tls-cert-file=/etc/metrics-relay/tls/tls.crt');
+    expect((container(r)['args'] as string[]).filter((a) => a.startsWith('--managed-tls'))).toEqual([]);
+  });
+
+  it('tls.existingSecret: the user\'s Secret mounted and its CA (tls.caBundle) in every caBundle; nothing managed', async () => {
+    const r = await template(EXISTING_SECRET);
+    for (const kind of ['Secret', 'Lease', 'Role', 'Certificate']) expect(r.all(kind), kind).toHaveLength(0);
+    for (const a of r.all('APIService')) expect(a['spec']['caBundle']).toBe('Zm9vCg==');
+    for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w).toMatchObject({ sideEffects: 'None', clientConfig: { caBundle: 'Zm9vCg==' } });
+    const c = container(r);
+    expect(c['args']).toEqual(expect.arrayContaining(['--tls-cert-file=/etc/metrics-relay/tls/tls.crt', '--tls-key-file=/etc/metrics-relay/tls/tls.key']));
+    expect(env(c, 'RELAY_INJECT_CA_BUNDLE')!['valueFrom']['secretKeyRef']).toEqual({ name: 'corp-tls', key: 'ca.crt', optional: true });
+    const volumes = r.one('Deployment')['spec']['template']['spec']['volumes'] as Obj[];
+    expect(volumes.find((v) => v['name'] === 'tls')!['secret']).toEqual({ secretName: 'corp-tls' });
+    expect(r.one('Pod', 'metrics-relay-test-api')['spec']['volumes'][0]['secret']['secretName']).toBe('corp-tls');
   });
 
   it('certManager.issuerRef uses an existing issuer and creates none', async () => {
@@ -376,12 +418,22 @@ describe('modes', () => {
       { url: 'https://127.0.0.1:7443/mutate/namespace', caBundle: 'Zm9vCg==' },
       { url: 'https://127.0.0.1:7443/mutate/pod', caBundle: 'Zm9vCg==' },
     ]);
-    for (const kind of ['Deployment', 'PodDisruptionBudget', 'Secret', 'ConfigMap', 'Pod', 'Certificate']) expect(r.all(kind), kind).toHaveLength(0);
+    for (const kind of ['Deployment', 'PodDisruptionBudget', 'Secret', 'Lease', 'ConfigMap', 'Pod', 'Certificate']) expect(r.all(kind), kind).toHaveLength(0);
     expect(r.all('Service')).toHaveLength(1);
     // The local aggregator authenticates with the chart's ServiceAccount, so RBAC stays.
     expect(r.all('ServiceAccount')).toHaveLength(1);
     expect(r.all('ClusterRoleBinding').length).toBeGreaterThanOrEqual(3);
     expect(r.raw).not.toContain('insecureSkipTLSVerify');
+  });
+
+  it('outOfCluster.enabled without caBundle: managed TLS for a local aggregator (Secret, Lease, RBAC; no caBundle rendered)', async () => {
+    const r = await template(['outOfCluster.enabled=true', 'outOfCluster.address=127.0.0.1', 'outOfCluster.apiPort=7443']);
+    expect(r.one('Secret', 'metrics-relay-tls')['data']).toBeUndefined();
+    r.one('Lease', 'metrics-relay-tls-leader');
+    r.one('Role', 'metrics-relay-tls');
+    expect(r.raw).not.toMatch(/^\s*caBundle:/m);
+    expect(r.one('MutatingWebhookConfiguration')['webhooks'][0]['clientConfig']).toEqual({ url: 'https://127.0.0.1:7443/mutate/namespace' });
+    expect(r.all('Deployment')).toHaveLength(0);
   });
 });
 
@@ -389,10 +441,10 @@ describe('values reach the objects', () => {
   it('another release name and namespace name every object, SAN and selector after them', async () => {
     const r = await template([], { release: 'prod', namespace: 'monitoring' });
     expect(r.one('Deployment')['metadata']).toMatchObject({ name: 'prod-metrics-relay', namespace: 'monitoring' });
-    const leaf = new X509Certificate(b64(r.one('Secret')['data']['tls.crt']));
-    expect(leaf.subjectAltName).toContain('DNS:prod-metrics-relay.monitoring.svc,');
-    expect(leaf.subjectAltName).toContain('DNS:prod-metrics-relay-ingest.monitoring.svc,');
-    expect(container(r)['args']).toContain('--inject-aggregator=prod-metrics-relay-ingest.monitoring.svc:9443');
+    const args = container(r)['args'] as string[];
+    const hosts = args.find((a) => a.startsWith('--managed-tls-hosts='))!.split('=')[1]!.split(',');
+    expect(hosts).toEqual(expect.arrayContaining(['prod-metrics-relay.monitoring.svc', 'prod-metrics-relay-ingest.monitoring.svc']));
+    expect(args).toEqual(expect.arrayContaining(['--managed-tls-secret=monitoring/prod-metrics-relay-tls', '--inject-aggregator=prod-metrics-relay-ingest.monitoring.svc:9443']));
     for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) {
       expect(w['namespaceSelector']['matchExpressions'][0]['values']).toEqual(['kube-system', 'monitoring']);
       expect(w['clientConfig']['service']).toMatchObject({ name: 'prod-metrics-relay', namespace: 'monitoring' });
@@ -439,24 +491,34 @@ describe('values reach the objects', () => {
     expect(tpl['metadata']['labels']).toMatchObject({ tier: 'control', 'app.kubernetes.io/name': 'metrics-relay' });
   });
 
-  it('injection.caConfigMap replaces the CA env with --inject-ca-configmap', async () => {
-    const c = container(await template(['injection.caConfigMap=metrics-relay-ca']));
-    expect(c['args']).toContain('--inject-ca-configmap=metrics-relay-ca');
+  it('injection.caConfigMap names the ConfigMap sidecars mount (and managed TLS keeps current); with cert-manager it replaces the CA env', async () => {
+    const r = await template(['injection.caConfigMap=relay-ca']);
+    expect(container(r)['args']).toContain('--inject-ca-configmap=relay-ca');
+    expect(r.one('ClusterRole', 'metrics-relay-tls')['rules'][2]['resourceNames']).toEqual(['relay-ca']);
+    const c = container(await template(['certManager.enabled=true', 'injection.caConfigMap=relay-ca']));
+    expect(c['args']).toContain('--inject-ca-configmap=relay-ca');
     expect(env(c, 'RELAY_INJECT_CA_BUNDLE')).toBeUndefined();
+  });
+
+  it('clusterName becomes --cluster-name; unset, no flag', async () => {
+    expect(container(await template(['clusterName=prod-eu-1']))['args']).toContain('--cluster-name=prod-eu-1');
+    expect((container(await template())['args'] as string[]).some((a) => a.startsWith('--cluster-name'))).toBe(false);
+    expect(configOfArgs(container(await template(['clusterName=prod-eu-1']))['args']).clusterName).toBe('prod-eu-1');
   });
 
   it('injection.enabled=false: no webhook and no --inject flags', async () => {
     const r = await template(['injection.enabled=false']);
     expect(r.all('MutatingWebhookConfiguration')).toHaveLength(0);
-    expect((container(r)['args'] as string[]).filter((a) => a.startsWith('--inject'))).toEqual([]);
+    expect((container(r)['args'] as string[]).filter((a) => a.startsWith('--inject') || a.startsWith('--managed-tls-webhooks'))).toEqual([]);
     expect(container(r)['env']).toBeUndefined();
+    expect(r.one('ClusterRole', 'metrics-relay-tls')['rules'].map((rule: Obj) => rule['resources'][0])).toEqual(['apiservices']);
   });
 
   it('one replica gets no PodDisruptionBudget; the HPA reader and matchConditions can be turned off', async () => {
     const r = await template(['replicaCount=1', 'hpaReader.enabled=false', 'injection.matchConditions=false']);
     expect(r.one('Deployment')['spec']['replicas']).toBe(1);
     expect(r.all('PodDisruptionBudget')).toHaveLength(0);
-    expect(r.all('ClusterRole').map((c) => c['metadata']['name'])).toEqual(['metrics-relay-object-reader']);
+    expect(r.all('ClusterRole').map((c) => c['metadata']['name'])).toEqual(['metrics-relay-object-reader', 'metrics-relay-tls']);
     for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['matchConditions']).toBeUndefined();
   });
 
@@ -481,16 +543,38 @@ describe('the aggregator accepts what the chart passes', () => {
   it('defaults', async () => {
     const cfg = configOf(await template());
     expect(cfg).toMatchObject({
-      apiPort: 6443, ingestPort: 9443, metricsPort: 9090, tlsCertFile: '/etc/metrics-relay/tls/tls.crt', tlsKeyFile: '/etc/metrics-relay/tls/tls.key',
+      apiPort: 6443, ingestPort: 9443, metricsPort: 9090, tlsCertFile: undefined, tlsKeyFile: undefined,
       configFile: '/etc/metrics-relay/rules/rules.json', staleAfterMs: undefined, expireAfterMs: 600_000, warmupMs: 15_000,
       maxSeriesPerPod: 1000, maxSeries: 2_000_000, maxMessageBytes: 4_194_304, logLevel: 'info', standalone: false,
     });
     expect(cfg.injection).toMatchObject({
       image: 'metrics-relay-sidecar:0.1.0', imagePullPolicy: 'IfNotPresent', aggregatorAddress: 'metrics-relay-ingest.metrics-relay.svc:9443',
-      caPem, nativeSidecar: false, defaultInterval: '5s', defaultMetrics: 'cm_*',
+      caConfigMap: 'metrics-relay-ca', nativeSidecar: false, defaultInterval: '5s', defaultMetrics: 'cm_*',
       resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
     });
-    expect(cfg.injection!.caConfigMap).toBeUndefined();
+    expect(cfg.injection!.caPem).toBeUndefined();
+    expect(cfg.managedTls).toEqual({
+      namespace: NS, secret: 'metrics-relay-tls', lease: 'metrics-relay-tls-leader',
+      hosts: ['metrics-relay', 'metrics-relay-ingest'].flatMap((n) => [n, `${n}.${NS}`, `${n}.${NS}.svc`, `${n}.${NS}.svc.cluster.local`]),
+      apiServices: ['v1beta2.custom.metrics.k8s.io', 'v1beta1.custom.metrics.k8s.io'], webhooks: ['metrics-relay-injector'], caConfigMap: 'metrics-relay-ca',
+      caValidityMs: 365 * 86_400_000, certValidityMs: 90 * 86_400_000, overlapMs: 3_600_000,
+    });
+  });
+
+  it('tls.existingSecret and certManager: the mounted files, and the CA handed to sidecars', async () => {
+    for (const sets of [EXISTING_SECRET, ['certManager.enabled=true']]) {
+      const cfg = configOf(await template(sets));
+      expect(cfg).toMatchObject({ tlsCertFile: '/etc/metrics-relay/tls/tls.crt', tlsKeyFile: '/etc/metrics-relay/tls/tls.key', managedTls: undefined });
+      expect(cfg.injection).toMatchObject({ caPem });
+    }
+  });
+
+  it('managed TLS lifetimes', async () => {
+    const cfg = configOf(await template(['tls.managed.caValidity=90s', 'tls.managed.certValidity=40s', 'tls.managed.overlap=10s']));
+    expect(cfg.managedTls).toMatchObject({ caValidityMs: 90_000, certValidityMs: 40_000, overlapMs: 10_000 });
+    // A schedule that cannot overlap renders, but the aggregator refuses it with the reason.
+    const bad = container(await template(['tls.managed.overlap=1500h']))['args'].slice(1) as string[];
+    expect(() => loadAggregatorConfig(bad, {})).toThrow('--managed-tls-ca-validity/--managed-tls-cert-validity/--managed-tls-overlap: the rotation overlap (5400000000ms) must be at most 1/6 of the CA validity');
   });
 
   it('every knob set', async () => {
@@ -534,7 +618,11 @@ describe('bad values fail the install with a message naming them', () => {
     [['replicas=3'], "additional properties 'replicas' not allowed"],
     [['outOfCluster.enabled=true', 'outOfCluster.address=not an address', 'outOfCluster.caBundle=Zm9vCg=='], "at '/outOfCluster/address'"],
     [['ports.ingest=6443'], 'ports.api (6443), ports.ingest (6443) and ports.metrics (9090) must all differ'],
-    [['outOfCluster.enabled=true'], 'outOfCluster.caBundle is required with outOfCluster.enabled'],
+    [['tls.existingSecret=corp-tls'], 'tls.caBundle is required with tls.existingSecret'],
+    [['tls.existingSecret=corp-tls', 'tls.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'tls.existingSecret and certManager.enabled cannot both be set'],
+    [['clusterName=prod/eu'], "at '/clusterName': 'prod/eu' does not match pattern"],
+    [['tls.managed.overlap=soon'], "at '/tls/managed/overlap': 'soon' does not match pattern"],
+    [['tls.existingSecret=Corp_TLS', 'tls.caBundle=Zm9vCg=='], "at '/tls/existingSecret'"],
     [['outOfCluster.enabled=true', 'outOfCluster.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'outOfCluster.enabled and certManager.enabled cannot both be set'],
   ];
   for (const [sets, message] of cases) {
@@ -549,104 +637,109 @@ describe('bad values fail the install with a message naming them', () => {
   });
 });
 
-// ---- kept across upgrades: lookup of the existing Secret -------------------------------------------------------
-// `helm template` cannot look anything up (lookup returns nothing), so it always generates. With
-// --dry-run=server helm renders against a cluster; this fake answers discovery and has the Secret, which is what
-// `helm upgrade` sees in a real cluster.
+describe('Kubernetes versions (.Capabilities.KubeVersion)', () => {
+  const hooks = async (version: string) => (await template([], { extra: ['--kube-version', version] })).one('MutatingWebhookConfiguration')['webhooks'] as Obj[];
 
-const KINDS: [group: string, plural: string, kind: string, namespaced: boolean][] = [
-  ['', 'secrets', 'Secret', true], ['', 'serviceaccounts', 'ServiceAccount', true], ['', 'configmaps', 'ConfigMap', true],
-  ['', 'services', 'Service', true], ['', 'pods', 'Pod', true], ['apps', 'deployments', 'Deployment', true],
-  ['policy', 'poddisruptionbudgets', 'PodDisruptionBudget', true], ['rbac.authorization.k8s.io', 'clusterroles', 'ClusterRole', false],
-  ['rbac.authorization.k8s.io', 'clusterrolebindings', 'ClusterRoleBinding', false], ['rbac.authorization.k8s.io', 'rolebindings', 'RoleBinding', true],
-  ['apiregistration.k8s.io', 'apiservices', 'APIService', false], ['admissionregistration.k8s.io', 'mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false],
-];
-
-class FakeCluster {
-  secret: Record<string, string> | undefined;
-  readonly lookups: string[] = [];
-  private server!: Server;
-  private dir!: string;
-  kubeconfig = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://x').pathname;
-      const send = (code: number, body: unknown): void => {
-        res.writeHead(code, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      const resources = (group: string): unknown[] =>
-        KINDS.filter(([g]) => g === group).map(([, name, kind, namespaced]) => ({ name, singularName: kind.toLowerCase(), namespaced, kind, verbs: ['get', 'list', 'create'] }));
-      const groups = [...new Set(KINDS.map(([g]) => g).filter((g) => g !== ''))];
-      const apiGroup = /^\/apis\/([^/]+)\/v1$/.exec(path);
-      if (path === '/version') return send(200, { major: '1', minor: '37', gitVersion: 'v1.37.2' });
-      if (path === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-      if (path === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: groups.map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })) });
-      if (path === '/api/v1') return send(200, { kind: 'APIResourceList', groupVersion: 'v1', resources: resources('') });
-      if (apiGroup) return send(200, { kind: 'APIResourceList', groupVersion: `${apiGroup[1]}/v1`, resources: resources(apiGroup[1]!) });
-      if (path === `/api/v1/namespaces/${NS}/secrets/metrics-relay-tls`) {
-        this.lookups.push(path);
-        if (this.secret) {
-          return send(200, {
-            kind: 'Secret', apiVersion: 'v1', type: 'kubernetes.io/tls', data: this.secret,
-            metadata: { name: 'metrics-relay-tls', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'metrics-relay', 'meta.helm.sh/release-namespace': NS } },
-          });
-        }
-      }
-      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `${path} not found` });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as { port: number };
-    this.dir = mkdtempSync(join(tmpdir(), 'chart-test-'));
-    this.kubeconfig = join(this.dir, 'kubeconfig');
-    writeFileSync(this.kubeconfig, [
-      'apiVersion: v1', 'kind: Config', 'current-context: fake',
-      `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
-      'contexts: [{name: fake, context: {cluster: fake, user: fake}}]',
-      'users: [{name: fake, user: {token: fake}}]', '',
-    ].join('\n'));
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Renders as `helm upgrade` would against this cluster. */
-  render(): Promise<Rendered> {
-    return template([], { extra: ['--dry-run=server', '--disable-openapi-validation'], env: { KUBECONFIG: this.kubeconfig, HELM_KUBECONTEXT: '' } });
-  }
-}
-
-describe('the generated CA is kept across upgrades (lookup)', () => {
-  const cluster = new FakeCluster();
-  beforeAll(() => cluster.start());
-  afterAll(() => cluster.stop());
-
-  it('reuses the Secret that exists: the same CA and certificate in the Secret, every APIService and the webhook, render after render', async () => {
-    const first = await template(['externalMetrics.enabled=false']);
-    cluster.secret = first.one('Secret')['data'];
-    const ca = cluster.secret!['ca.crt'];
-    for (let i = 0; i < 2; i++) {
-      const r = await cluster.render();
-      expect(r.one('Secret')['data']).toEqual(cluster.secret);
-      for (const a of r.all('APIService')) expect(a['spec']['caBundle']).toBe(ca);
-      for (const w of r.one('MutatingWebhookConfiguration')['webhooks'] as Obj[]) expect(w['clientConfig']['caBundle']).toBe(ca);
-    }
-    expect(cluster.lookups.length).toBeGreaterThanOrEqual(2);
+  it('renders CEL matchConditions from 1.30 (GA) on, and none on 1.28/1.29', async () => {
+    for (const v of ['1.30.0', '1.32.13', '1.37.2']) expect((await hooks(v))[1]!['matchConditions'], v).toHaveLength(1);
+    for (const v of ['1.28.0', '1.29.5']) expect((await hooks(v))[1]!['matchConditions'], v).toBeUndefined();
   });
 
-  it('generates a new pair when the Secret is incomplete or absent', async () => {
-    cluster.secret = { 'ca.crt': Buffer.from('not used').toString('base64') };
-    const incomplete = await cluster.render();
-    const data = incomplete.one('Secret')['data'] as Record<string, string>;
-    expect(data['ca.crt']).not.toBe(cluster.secret['ca.crt']);
-    expect(new X509Certificate(b64(data['tls.crt']!)).verify(new X509Certificate(b64(data['ca.crt']!)).publicKey)).toBe(true);
+  it('native sidecars from 1.29 on; below, a message naming the version; below 1.28, the chart\'s kubeVersion', async () => {
+    expect(container(await template(['injection.nativeSidecar=true'], { extra: ['--kube-version', '1.29.0'] }))['args']).toContain('--inject-native-sidecar');
+    const old = await helm(['template', 'metrics-relay', CHART, '--kube-version', '1.28.9', '--set', 'injection.nativeSidecar=true']).then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(old).toContain('injection.nativeSidecar needs Kubernetes 1.29 or later (native sidecar containers: beta and on by default from 1.29, GA in 1.33); this cluster is v1.28.9');
+    const older = await helm(['template', 'metrics-relay', CHART, '--kube-version', '1.27.0']).then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(older).toContain('chart requires kubeVersion: >=1.28.0-0 which is incompatible with Kubernetes v1.27.0');
+  });
+});
 
-    cluster.secret = undefined;
-    const absent = await cluster.render();
-    expect(new X509Certificate(b64(absent.one('Secret')['data']['ca.crt'])).ca).toBe(true);
+describe('packaging', () => {
+  it('helm package gives an archive that passes helm lint --strict, with kubeVersion and maintainers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chart-package-'));
+    try {
+      const { stdout } = await helm(['package', CHART, '--destination', dir]);
+      const archive = join(dir, 'metrics-relay-0.1.0.tgz');
+      expect(stdout).toContain(archive);
+      expect((await helm(['lint', '--strict', archive])).stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      const chart = (await helm(['show', 'chart', archive])).stdout;
+      expect(chart).toContain("kubeVersion: '>=1.28.0-0'");
+      expect(chart).toMatch(/maintainers:\n- email: \S+\n {2}name: metrics-relay maintainers/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fleet examples in the chart README', () => {
+  // Every ```yaml block of the README's fleet section, parsed; each one's Helm values are schema-checked and rendered
+  // by helm itself (values.schema.json is enforced on -f files too).
+  const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Fleet'), readme.indexOf('## Kubernetes versions'));
+  const docs = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => loadAllYaml(m[1]!)[0] as Obj);
+  const byKind = (kind: string) => {
+    const d = docs.find((x) => x['kind'] === kind);
+    expect(d, kind).toBeDefined();
+    return d!;
+  };
+
+  async function renderWith(values: unknown, namespace: string, release: string): Promise<Rendered> {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-values-'));
+    try {
+      writeFileSync(join(dir, 'values.json'), JSON.stringify(values));
+      return await template([], { release, namespace, extra: ['-f', join(dir, 'values.json')] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** What the Application's source and destination make helm render. */
+  async function renderApplication(app: Obj): Promise<Rendered> {
+    const src = app['spec']['source'];
+    expect(src).toMatchObject({ repoURL: expect.stringMatching(/^https:\/\//), path: 'charts/metrics-relay', targetRevision: expect.any(String) });
+    expect(app['spec']['syncPolicy']['syncOptions']).toContain('ServerSideApply=true');
+    return renderWith(src['helm']['valuesObject'], app['spec']['destination']['namespace'], src['helm']['releaseName']);
+  }
+
+  it('has the three examples', () => {
+    expect(docs.map((d) => `${d['apiVersion']} ${d['kind']}`)).toEqual(['argoproj.io/v1alpha1 Application', 'argoproj.io/v1alpha1 ApplicationSet', 'helm.toolkit.fluxcd.io/v2 HelmRelease']);
+  });
+
+  it('Argo CD Application: its values pass the schema and render with the cluster name', async () => {
+    const r = await renderApplication(byKind('Application'));
+    expect(container(r)['args']).toEqual(expect.arrayContaining(['--cluster-name=prod-eu-1', '--inject-image=registry.example.com/metrics-relay-sidecar:0.1.0']));
+    expect(container(r)['image']).toBe('registry.example.com/metrics-relay-aggregator:0.1.0');
+  });
+
+  it('Argo CD ApplicationSet: each generated Application (the list generator filled in) renders for its cluster', async () => {
+    const set = byKind('ApplicationSet');
+    expect(set['spec']['goTemplate']).toBe(true);
+    const elements = set['spec']['generators'][0]['list']['elements'] as Record<string, string>[];
+    expect(elements.map((e) => e['cluster'])).toEqual(['prod-eu-1', 'prod-us-1']);
+    for (const e of elements) {
+      // What the ApplicationSet controller does with goTemplate: replace {{.key}} with the element's value.
+      const text = JSON.stringify(set['spec']['template']).replace(/\{\{\.(\w+)\}\}/g, (_, k: string) => {
+        expect(e, `element field ${k}`).toHaveProperty(k);
+        return e[k]!;
+      });
+      const app = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', ...JSON.parse(text) } as Obj;
+      expect(app['metadata']['name']).toBe(`metrics-relay-${e['cluster']}`);
+      expect(app['spec']['destination']['server']).toBe(e['server']);
+      expect(container(await renderApplication(app))['args']).toContain(`--cluster-name=${e['cluster']}`);
+    }
+  });
+
+  it('Flux HelmRelease: spec.values pass the schema and render; the chart comes from this repository', async () => {
+    const hr = byKind('HelmRelease');
+    expect(hr['spec']['chart']['spec']).toMatchObject({ chart: 'charts/metrics-relay', sourceRef: { kind: 'GitRepository' } });
+    expect(hr['spec']['driftDetection']).toEqual({ mode: 'enabled' });
+    const r = await renderWith(hr['spec']['values'], hr['metadata']['namespace'], hr['spec']['releaseName']);
+    expect(container(r)['args']).toContain('--cluster-name=prod-eu-1');
+  });
+
+  it('a value the schema refuses fails the example\'s render, naming it (the check is real)', async () => {
+    const bad = { ...byKind('HelmRelease')['spec']['values'], clusterName: 'prod eu 1' };
+    const err = await renderWith(bad, NS, 'metrics-relay').then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(err).toContain("at '/clusterName': 'prod eu 1' does not match pattern");
   });
 });

@@ -9,7 +9,7 @@ import { kubectl } from './harness.js';
 import { ROOT } from '../helpers/processes.js';
 
 // The Helm chart: lint, render, validation by a real kube-apiserver (server-side dry run), and an install and
-// upgrade against it that keeps the generated CA.
+// upgrade against it that leave what the aggregator wrote (the managed CA and every caBundle) alone.
 
 const run = promisify(execFile);
 const CHART = join(ROOT, 'charts/metrics-relay');
@@ -54,7 +54,8 @@ describe('chart', () => {
     const apiservices = objs.filter((o) => o.kind === 'APIService');
     expect(apiservices.map((a) => a.metadata.name).sort()).toEqual(['v1beta1.custom.metrics.k8s.io', 'v1beta2.custom.metrics.k8s.io']);
     for (const a of apiservices) {
-      expect(a.spec.caBundle).toMatch(/^[A-Za-z0-9+/=]{100,}$/);
+      // Managed TLS: the aggregator writes the caBundle (test/e2e/fleet.test.ts), never insecureSkipTLSVerify.
+      expect(a.spec.caBundle).toBeUndefined();
       expect(a.spec.insecureSkipTLSVerify).toBeUndefined();
       expect(a.spec.service).toEqual({ name: 'metrics-relay', namespace: 'metrics-relay', port: 443 });
     }
@@ -68,8 +69,8 @@ describe('chart', () => {
     const pod = dep.spec.template.spec;
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
-    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['aggregator', '--tls-cert-file=/etc/metrics-relay/tls/tls.crt', '--inject-aggregator=metrics-relay-ingest.metrics-relay.svc:9443']));
-    expect(objs.map((o) => o.kind)).toEqual(expect.arrayContaining(['PodDisruptionBudget', 'ServiceAccount', 'Secret', 'MutatingWebhookConfiguration']));
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['aggregator', '--managed-tls-secret=metrics-relay/metrics-relay-tls', '--inject-aggregator=metrics-relay-ingest.metrics-relay.svc:9443']));
+    expect(objs.map((o) => o.kind)).toEqual(expect.arrayContaining(['PodDisruptionBudget', 'ServiceAccount', 'Secret', 'Lease', 'Role', 'MutatingWebhookConfiguration']));
   });
 
   it('registers the webhook twice (namespace opt-in, annotated pods), failing open, never in kube-system or its own namespace', async () => {
@@ -79,8 +80,8 @@ describe('chart', () => {
       ['pod.inject.metrics-relay.io', '/mutate/pod'],
     ]);
     for (const w of hook.webhooks!) {
-      expect(w).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'None', timeoutSeconds: 5, admissionReviewVersions: ['v1'] });
-      expect(w.clientConfig.caBundle).toMatch(/^[A-Za-z0-9+/=]{100,}$/);
+      expect(w).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'NoneOnDryRun', timeoutSeconds: 5, admissionReviewVersions: ['v1'] });
+      expect(w.clientConfig.caBundle).toBeUndefined();
       expect(w.namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'metrics-relay'] });
     }
     expect(hook.webhooks![0].namespaceSelector.matchExpressions[1]).toEqual({ key: 'metrics-relay.io/inject', operator: 'In', values: ['enabled'] });
@@ -114,21 +115,25 @@ describe('chart', () => {
     expect(err).toContain("at '/ports/api': maximum: got 70,000, want 65,535");
     expect(err).toContain("at '/logLevel': value must be one of");
     expect(err).toContain("at '/warmup': 'soon' does not match pattern");
-    const missing = await template('outOfCluster.enabled=true').then(() => undefined, (e: { stderr: string }) => e.stderr);
-    expect(missing).toContain('outOfCluster.caBundle is required');
+    const missing = await template('tls.existingSecret=corp-tls').then(() => undefined, (e: { stderr: string }) => e.stderr);
+    expect(missing).toContain('tls.caBundle is required with tls.existingSecret');
   });
 
-  it('installs, and an upgrade keeps the generated CA and serving certificate', async () => {
+  it('installs, and an upgrade leaves the CA and caBundles the aggregator wrote', async () => {
     const env = { ...process.env, KUBECONFIG: cp.kubeconfig };
     const install = ['upgrade', '--install', 'metrics-relay', CHART, '--namespace', 'metrics-relay'];
     await run(helm, install, { env });
-    const secret = async () => JSON.parse(await kubectl(cp.kubeconfig, ['get', 'secret', 'metrics-relay-tls', '-n', 'metrics-relay', '-o', 'json'])) as { data: Record<string, string> };
-    const apiCa = async () => JSON.parse(await kubectl(cp.kubeconfig, ['get', 'apiservice', 'v1beta2.custom.metrics.k8s.io', '-o', 'json'])).spec.caBundle as string;
-    const before = await secret();
-    expect(await apiCa()).toBe(before.data['ca.crt']);
+    const k = (args: string[], input?: string) => kubectl(cp.kubeconfig, args, input);
+    const secret = async () => JSON.parse(await k(['get', 'secret', 'metrics-relay-tls', '-n', 'metrics-relay', '-o', 'json'])) as { data?: Record<string, string> };
+    const apiCa = async () => JSON.parse(await k(['get', 'apiservice', 'v1beta2.custom.metrics.k8s.io', '-o', 'json'])).spec.caBundle as string | undefined;
+    expect((await secret()).data).toBeUndefined();
+    expect(await apiCa()).toBeUndefined();
+    // What the aggregator's leader does (with its own field manager): fill the Secret, write the caBundle.
+    const written = { 'ca.crt': Buffer.from('ca').toString('base64'), 'tls.crt': Buffer.from('crt').toString('base64') };
+    await k(['patch', 'secret', 'metrics-relay-tls', '-n', 'metrics-relay', '--type=merge', '-p', JSON.stringify({ data: written })]);
+    await k(['patch', 'apiservice', 'v1beta2.custom.metrics.k8s.io', '--type=merge', '-p', JSON.stringify({ spec: { caBundle: written['ca.crt'] } })]);
     await run(helm, [...install, '--set', 'logLevel=debug'], { env });
-    const after = await secret();
-    expect(after.data).toEqual(before.data);
-    expect(await apiCa()).toBe(before.data['ca.crt']);
+    expect((await secret()).data).toEqual(written);
+    expect(await apiCa()).toBe(written['ca.crt']);
   });
 });

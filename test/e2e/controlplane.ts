@@ -44,6 +44,14 @@ const DEFAULT_CONTROLLERS = [
   'serviceaccount-controller',
 ];
 
+/** The Kubernetes minor version of the binaries in binDir (from build.sh's stamp, e.g. "k8s=v1.32.13 …"). */
+function kubeMinor(binDir: string): number {
+  const stamp = readFileSync(join(binDir, '.stamp'), 'utf8');
+  const m = /k8s=v1\.(\d+)\./.exec(stamp);
+  if (!m) throw new Error(`${binDir}/.stamp does not name a Kubernetes version: ${stamp.trim()}`);
+  return Number(m[1]);
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const workDir = resolve(opts.workDir);
@@ -57,6 +65,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return p;
   };
   const binaries = { etcd: bin('etcd'), apiserver: bin('kube-apiserver'), kcm: bin('kube-controller-manager') };
+  const minor = kubeMinor(opts.binDir);
 
   const t0 = Date.now();
   makePki(pkiDir);
@@ -101,7 +110,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       `--requestheader-client-ca-file=${p('front-proxy-ca.crt')}`,
       '--requestheader-allowed-names=front-proxy-client',
       '--requestheader-username-headers=X-Remote-User',
-      '--requestheader-uid-headers=X-Remote-Uid',
+      // The UID header is behind the RemoteRequestHeaderUID feature: alpha (off) in 1.32, on by default from 1.33.
+      ...(minor >= 33 ? ['--requestheader-uid-headers=X-Remote-Uid'] : []),
       '--requestheader-group-headers=X-Remote-Group',
       '--requestheader-extra-headers-prefix=X-Remote-Extra-',
       `--proxy-client-cert-file=${p('front-proxy-client.crt')}`, `--proxy-client-key-file=${p('front-proxy-client.key')}`,

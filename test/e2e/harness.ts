@@ -1,9 +1,11 @@
 // What the e2e suite adds around the real control plane: kubectl, a Service-like TCP balancer in front of the
 // aggregator replicas, and a "kubelet" that runs each pod as local processes (example app + sidecar).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NODE, CLI, ROOT } from '../helpers/processes.js';
+import { NODE, CLI, ROOT, eventually } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 
@@ -29,6 +31,58 @@ export async function kubectl(kubeconfig: string, args: string[], input?: string
 
 export async function kubectlJson<T = any>(kubeconfig: string, args: string[]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
   return JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json'])) as T;
+}
+
+/** Polls fn every 500ms until it yields a value; the error names what was awaited. */
+export function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  return eventually(fn, timeoutMs, 500).catch((err: Error) => {
+    throw new Error(`waiting for ${what}: ${err.message}`);
+  });
+}
+
+/** A Deployment of one container (image example-app:e2e, port 8080) with these pod labels and annotations. */
+export function deploymentManifest(ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1, selector: { matchLabels: labels },
+      template: { metadata: { labels, annotations }, spec: { containers: [{ name: 'app', image: 'example-app:e2e', ports: [{ containerPort: 8080 }] }] } },
+    },
+  });
+}
+
+/** An autoscaling/v2 HPA on the Deployment `target`, reacting within a second both ways. */
+export function hpaManifest(ns: string, target: string, metric: Record<string, unknown>, max = 6): string {
+  return JSON.stringify({
+    apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: target, namespace: ns },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target }, minReplicas: 1, maxReplicas: max, metrics: [metric],
+      behavior: {
+        scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 10, periodSeconds: 1 }] },
+        scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] },
+      },
+    },
+  });
+}
+
+/** A kubeconfig file for a ServiceAccount's token (so the chart's RBAC is what the aggregator runs with). */
+export async function serviceAccountKubeconfig(cp: { kubeconfig: string; server: string; caFile: string }, file: string, namespace: string, name: string): Promise<string> {
+  const token = (await kubectl(cp.kubeconfig, ['create', 'token', name, '-n', namespace, '--duration', '2h'])).trim();
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+    clusters: [{ name: 'cp', cluster: { server: cp.server, 'certificate-authority': cp.caFile } }],
+    users: [{ name: 'sa', user: { token } }],
+    contexts: [{ name: 'sa', context: { cluster: 'cp', user: 'sa' } }],
+  }));
+  return file;
+}
+
+/** A bound ServiceAccount token for one pod, audience metrics-relay (what the kubelet would project), in a file. */
+export async function podTokenFile(kubeconfig: string, dir: string, ns: string, pod: { name: string; uid: string }): Promise<string> {
+  const token = (await kubectl(kubeconfig, ['create', 'token', 'default', '-n', ns, '--audience', 'metrics-relay', '--bound-object-kind', 'Pod', '--bound-object-name', pod.name, '--bound-object-uid', pod.uid, '--duration', '1h'])).trim();
+  const file = join(dir, `token-${ns}-${pod.name}`);
+  writeFileSync(file, token);
+  return file;
 }
 
 /**
@@ -92,6 +146,8 @@ export interface LocalPod {
   app: ChildProcess;
   appPort: number;
   sidecar: ChildProcess | undefined;
+  /** The sidecar's last 50 stdout lines (its log), for a failing test to show. */
+  sidecarLog: string[];
 }
 
 /** Waits for a child to print its {"msg":"ports"} line. */
@@ -178,7 +234,7 @@ export class LocalKubelet {
     const app = spawn(NODE, [`${ROOT}dist/examples/app.js`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const ports = await portsOf(app);
     const appPort = ports['port'] ?? ports['app']!;
-    const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined };
+    const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined, sidecarLog: [] };
     if (this.stopped) return void app.kill('SIGKILL'); // stop() ran while this pod was starting
     this.pods.set(name, pod);
     // The pod's labels, as the downward API volume would give them.
@@ -191,7 +247,11 @@ export class LocalKubelet {
 
   startSidecar(pod: LocalPod, args: string[]): void {
     pod.sidecar = spawn(NODE, [CLI, 'sidecar', '--target', `http://127.0.0.1:${pod.appPort}/metrics`, '--pod-name', pod.name, '--pod-namespace', this.opts.namespace, '--pod-uid', pod.uid, '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    pod.sidecar.stdout!.resume();
+    pod.sidecarLog.length = 0;
+    pod.sidecar.stdout!.on('data', (c: Buffer) => {
+      pod.sidecarLog.push(...c.toString().trim().split('\n'));
+      pod.sidecarLog.splice(0, Math.max(0, pod.sidecarLog.length - 50));
+    });
     pod.sidecar.stderr!.on('data', (c: Buffer) => this.opts.log?.(`sidecar ${pod.name}: ${c.toString().trim().slice(0, 300)}`));
   }
 

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
-import { kubectl, kubectlJson, LocalKubelet, TcpBalancer } from './harness.js';
-import { eventually, startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
+import { deploymentManifest, hpaManifest, until, kubectl, kubectlJson, LocalKubelet, podTokenFile, serviceAccountKubeconfig as serviceAccountKubeconfigFile, TcpBalancer } from './harness.js';
+import { startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
 
 // The proof: the real kube-apiserver aggregates our API, the real admission chain calls our webhook, and the
 // real HPA controller scales Deployments on values our sidecars stream. Nothing here is a mock of Kubernetes.
@@ -20,25 +20,8 @@ const aggregators: (RelayProcess | undefined)[] = [undefined, undefined];
 const kubelets: LocalKubelet[] = [];
 const log = (l: string) => console.log(`[e2e] ${l}`);
 
-/** Polls fn every 500ms until it yields a value; the error names what was awaited. */
-function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  return eventually(fn, timeoutMs, 500).catch((err: Error) => {
-    throw new Error(`waiting for ${what}: ${err.message}`);
-  });
-}
-
 /** A kubeconfig for the aggregator's own ServiceAccount (so the chart's RBAC is what it runs with). */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const token = (await kubectl(kc, ['create', 'token', 'metrics-relay', '-n', RELEASE_NS, '--duration', '2h'])).trim();
-  const file = join(workDir, 'aggregator.kubeconfig');
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-    clusters: [{ name: 'cp', cluster: { server: cp.server, 'certificate-authority': cp.caFile } }],
-    users: [{ name: 'sa', user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'cp', user: 'sa' } }],
-  }));
-  return file;
-}
+const serviceAccountKubeconfig = () => serviceAccountKubeconfigFile(cp, join(workDir, 'aggregator.kubeconfig'), RELEASE_NS, 'metrics-relay');
 
 async function startAggregator(i: number, aggKubeconfig: string, tls: { certFile: string; keyFile: string }, ports?: Record<string, number>): Promise<RelayProcess> {
   const p = await startRelay([
@@ -51,13 +34,7 @@ async function startAggregator(i: number, aggKubeconfig: string, tls: { certFile
   return p;
 }
 
-/** A bound ServiceAccount token for one pod, audience metrics-relay: what the kubelet would project. */
-async function podToken(ns: string, pod: { name: string; uid: string }): Promise<string> {
-  const token = (await kubectl(kc, ['create', 'token', 'default', '-n', ns, '--audience', 'metrics-relay', '--bound-object-kind', 'Pod', '--bound-object-name', pod.name, '--bound-object-uid', pod.uid, '--duration', '1h'])).trim();
-  const file = join(workDir, `token-${ns}-${pod.name}`);
-  writeFileSync(file, token);
-  return file;
-}
+const podToken = (ns: string, pod: { name: string; uid: string }) => podTokenFile(kc, workDir, ns, pod);
 
 function sidecarArgs(ns: string) {
   return async (pod: { name: string; uid: string }) => [
@@ -66,28 +43,8 @@ function sidecarArgs(ns: string) {
   ];
 }
 
-function deployment(ns: string, name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): string {
-  return JSON.stringify({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns },
-    spec: {
-      replicas: 1, selector: { matchLabels: labels },
-      template: { metadata: { labels, annotations }, spec: { containers: [{ name: 'app', image: 'example-app:e2e', ports: [{ containerPort: 8080 }] }] } },
-    },
-  });
-}
-
-function hpa(ns: string, target: string, metric: Record<string, unknown>, max = 6): string {
-  return JSON.stringify({
-    apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: target, namespace: ns },
-    spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target }, minReplicas: 1, maxReplicas: max, metrics: [metric],
-      behavior: {
-        scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 10, periodSeconds: 1 }] },
-        scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] },
-      },
-    },
-  });
-}
+const deployment = deploymentManifest;
+const hpa = hpaManifest;
 
 interface HpaStatus { desiredReplicas?: number; currentReplicas?: number; currentMetrics?: any[]; conditions?: { type: string; status: string; reason: string; message: string }[] } // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,6 +4,7 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
 import { startRelay, eventually, type RelayProcess } from '../helpers/processes.js';
 import { TestPki, type Issued } from '../helpers/pki.js';
 
@@ -23,6 +24,17 @@ function getOn(agent: Agent, port: number): Promise<{ status: number; serial: st
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** The serial of the certificate a new TLS (h2) connection to the ingest port is given, verified against the CA. */
+function ingestSerial(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: ca.cert, ALPNProtocols: ['h2'] }, () => {
+      resolve(socket.getPeerX509Certificate()!.serialNumber);
+      socket.destroy();
+    });
+    socket.on('error', reject);
   });
 }
 
@@ -56,5 +68,7 @@ describe('serving certificate rotation', () => {
     expect(again).toEqual({ status: 200, serial: before.serial });
     expect(agg.lines.some((l) => l.includes('serving certificate reloaded'))).toBe(true);
     kept.destroy();
+    // The gRPC ingest port serves it too (to new connections).
+    expect(await ingestSerial(agg.ports['ingest']!)).toBe(secondSerial);
   });
 });

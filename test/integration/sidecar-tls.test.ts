@@ -20,17 +20,15 @@ interface Stream {
 const pki = new TestPki();
 let ca: Issued;
 const streams: Stream[] = [];
-let server: grpc.Server;
 let port = 0;
 let app: ExampleApp;
 const sidecars: RelayProcess[] = [];
 const tokenFile = join(pki.dir, 'token');
 
-beforeAll(async () => {
-  ca = pki.ca('relay-ca');
-  const serving = pki.leaf(ca, 'ingest', { server: ['127.0.0.1'] });
-  server = new grpc.Server();
-  server.addService(loadIngest().service, {
+/** A TLS Ingest server with this serving certificate, recording every stream into `streams`. */
+async function startIngest(serving: Issued): Promise<{ port: number }> {
+  const srv = new grpc.Server();
+  srv.addService(loadIngest().service, {
     report(call: grpc.ServerDuplexStream<WireReportRequest, WireAck>) {
       const s: Stream = { authorization: call.metadata.get('authorization')[0] as string | undefined, messages: [], call };
       streams.push(s);
@@ -42,21 +40,29 @@ beforeAll(async () => {
       call.on('error', () => undefined);
     },
   });
-  port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(serving.cert), private_key: Buffer.from(serving.key) }]), (err, p) => (err ? reject(err) : resolve(p))),
+  const p = await new Promise<number>((resolve, reject) =>
+    srv.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(serving.cert), private_key: Buffer.from(serving.key) }]), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
+  servers.push(srv);
+  return { port: p };
+}
+const servers: grpc.Server[] = [];
+
+beforeAll(async () => {
+  ca = pki.ca('relay-ca');
+  ({ port } = await startIngest(pki.leaf(ca, 'ingest', { server: ['127.0.0.1'] })));
   app = await startExampleApp();
   app.setConnections(3);
 });
 
 afterAll(async () => {
   for (const s of sidecars) await s.stop();
-  server.forceShutdown();
+  for (const srv of servers) srv.forceShutdown();
   await app.close();
 });
 
-const sidecarArgs = (caFile: string, pod: string) => [
-  'sidecar', '--target', `http://127.0.0.1:${app.port}/metrics`, '--aggregator', `127.0.0.1:${port}`, '--ca-file', caFile, '--token-file', tokenFile,
+const sidecarArgs = (caFile: string, pod: string, to = port) => [
+  'sidecar', '--target', `http://127.0.0.1:${app.port}/metrics`, '--aggregator', `127.0.0.1:${to}`, '--ca-file', caFile, '--token-file', tokenFile,
   '--interval', '500ms', '--pod-name', pod, '--pod-namespace', 'tls', '--pod-uid', 'uid-tls', '--metrics-port', '0', '--bind-address', '127.0.0.1',
 ];
 const of = (pod: string) => streams.filter((s) => s.messages[0]?.hello?.pod?.name === pod);
@@ -100,5 +106,24 @@ describe('TLS and the ServiceAccount token', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(of('tls-2')).toEqual([]);
     expect(sidecar.lines.filter((l) => l.includes('cannot reach aggregator replica'))).toHaveLength(1); // logged once, not per retry
+  });
+
+  it('reads --ca-file again on every reconnect: a bundle that gained a rotated CA is trusted from the next dial', async () => {
+    writeFileSync(tokenFile, 'token-one\n');
+    // The replica already serves a certificate of the new CA; the sidecar's file still holds only the old one.
+    const newCa = pki.ca('relay-ca-2');
+    const rotated = await startIngest(pki.leaf(newCa, 'ingest-2', { server: ['127.0.0.1'] }));
+    const bundleFile = join(pki.dir, 'bundle.crt');
+    writeFileSync(bundleFile, ca.cert);
+    const sidecar = await startRelay(sidecarArgs(bundleFile, 'tls-3', rotated.port));
+    sidecars.push(sidecar);
+    await eventually(() => (sidecar.lines.some((l) => l.includes('cannot reach aggregator replica')) ? true : undefined), 10_000);
+    expect(of('tls-3')).toEqual([]);
+
+    // The aggregator published both CAs (what the projected ConfigMap holds during an overlap).
+    writeFileSync(bundleFile, `${newCa.cert}${ca.cert}`);
+    const stream = await eventually(() => of('tls-3').find((s) => s.messages.some((m) => m.snapshot)), 10_000);
+    expect(stream.messages[0]!.hello?.pod?.name).toBe('tls-3');
+    expect(sidecar.lines.some((l) => l.includes('stream to aggregator replica up'))).toBe(true);
   });
 });

@@ -1,9 +1,10 @@
 import CircuitBreaker from 'opossum';
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, Watch, type KubeConfig, type V1ConfigMap, type V1TokenReview } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1ConfigMap, type V1TokenReview } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { UserInfo, RequestHeaderConfig, AuthnSettings } from '../auth/authn.js';
 import { subjectAccessReview, type AccessReviewer } from '../auth/authz.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
+import { followObject, type Followed } from './follow.js';
 
 /** A breaker around one kind of kube-apiserver call, with its state exported as a gauge. Errors name the breaker. */
 export function kubeBreaker<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>, metrics: AggregatorMetrics, timeoutMs = 10_000): (...args: A) => Promise<R> {
@@ -79,49 +80,20 @@ const CM_NAME = 'extension-apiserver-authentication';
  * that name (the only thing the extension-apiserver-authentication-reader Role allows), re-established on failure.
  * A rotated CA reaches `onChange` without a restart.
  */
-export function watchAuthConfigMap(kc: KubeConfig, logger: Logger, onChange: (s: AuthnSettings) => void): { ready: Promise<void>; stop(): void } {
+export function watchAuthConfigMap(kc: KubeConfig, logger: Logger, onChange: (s: AuthnSettings) => void): Followed {
   const core = kc.makeApiClient(CoreV1Api);
-  const watch = new Watch(kc);
-  let stopped = false;
-  let abort: AbortController | undefined;
-  const apply = (cm: V1ConfigMap) => onChange(settingsFromConfigMap(cm.data ?? {}));
-  const loop = async (): Promise<void> => {
-    while (!stopped) {
-      try {
-        const cm = await core.readNamespacedConfigMap({ name: CM_NAME, namespace: CM_NAMESPACE });
-        apply(cm);
-        await new Promise<void>((resolve) => {
-          void watch
-            .watch(`/api/v1/namespaces/${CM_NAMESPACE}/configmaps`, { fieldSelector: `metadata.name=${CM_NAME}`, resourceVersion: cm.metadata?.resourceVersion }, (type, obj: V1ConfigMap) => {
-              if (type === 'ADDED' || type === 'MODIFIED') {
-                apply(obj);
-                logger.info('front-proxy trust updated from ConfigMap kube-system/extension-apiserver-authentication');
-              }
-            }, () => resolve())
-            .then((c) => (abort = c), () => resolve());
-        });
-      } catch (err) {
-        const code = (err as { code?: number }).code;
-        logger.warn({ err: String(err) }, code === 403
-          ? "cannot read kube-system/extension-apiserver-authentication; grant it with 'kubectl create rolebinding -n kube-system ROLEBINDING_NAME --role=extension-apiserver-authentication-reader --serviceaccount=YOUR_NS:YOUR_SA'"
-          : 'reading kube-system/extension-apiserver-authentication failed; retrying');
-      }
-      if (!stopped) await new Promise((r) => setTimeout(r, 5000));
-    }
-  };
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const original = onChange;
-  onChange = (s) => {
-    original(s);
-    resolveReady();
-  };
-  void loop();
-  return {
-    ready,
-    stop() {
-      stopped = true;
-      abort?.abort();
-    },
-  };
+  let seen: string | undefined;
+  return followObject<V1ConfigMap>(kc, {
+    collectionPath: `/api/v1/namespaces/${CM_NAMESPACE}/configmaps`,
+    name: CM_NAME,
+    read: () => core.readNamespacedConfigMap({ name: CM_NAME, namespace: CM_NAMESPACE }),
+    what: `${CM_NAMESPACE}/${CM_NAME}`,
+    hint: "grant it with 'kubectl create rolebinding -n kube-system ROLEBINDING_NAME --role=extension-apiserver-authentication-reader --serviceaccount=YOUR_NS:YOUR_SA'",
+  }, logger, (cm) => {
+    const data = JSON.stringify(cm.data ?? {});
+    if (data === seen) return;
+    if (seen !== undefined) logger.info('front-proxy trust updated from ConfigMap kube-system/extension-apiserver-authentication');
+    seen = data;
+    onChange(settingsFromConfigMap(cm.data ?? {}));
+  });
 }

@@ -34,10 +34,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
  * (plus `warnings` when the pod asked for the sidecar but its annotations are invalid). Any other request is
  * allowed unchanged. A body that is not an AdmissionReview v1 with `request.uid` gets HTTP 400 and a metav1
  * Status. Never rejects a pod, never throws: an unexpected failure is logged and answered allowed without a
- * patch (a patch that might not apply would fail pod creation even with failurePolicy Ignore). No side
- * effects, so `dryRun` needs no special case.
+ * patch (a patch that might not apply would fail pod creation even with failurePolicy Ignore). The only side
+ * effect is `beforeInject` (awaited before a patch is answered, never on a dry run; it must not throw).
  */
-export function createMutateHandler(config: InjectionConfig | undefined, logger: Logger, metrics?: WebhookMetrics): RequestHandler {
+export function createMutateHandler(config: InjectionConfig | undefined, logger: Logger, metrics?: WebhookMetrics, beforeInject?: (namespace: string) => Promise<void>): RequestHandler {
   const log = logger.child({ component: 'webhook' });
   const count = (result: string) => metrics?.reviews.inc({ result });
 
@@ -74,6 +74,9 @@ export function createMutateHandler(config: InjectionConfig | undefined, logger:
 
       const decision: InjectionDecision = config ? decideInjection(pod, scope, config) : { inject: false, reason: 'injection is disabled (the aggregator has no --inject-image)' };
       if (decision.inject) {
+        // e.g. managed TLS: the CA ConfigMap the sidecar mounts must exist in the namespace before the pod starts.
+        // Skipped on dry runs, so the webhook has side effects only on real creations (NoneOnDryRun).
+        if (beforeInject && !fields.dryRun && typeof fields.namespace === 'string') await beforeInject(fields.namespace);
         // NOTE: standard base64 with padding; the apiserver decodes `patch` as Go []byte (docs/protocol.md#admission-webhook).
         const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
         sendReview(res, { uid, allowed: true, patchType: 'JSONPatch', patch });

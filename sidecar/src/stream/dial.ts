@@ -11,6 +11,11 @@ export interface GrpcDialOptions {
   insecure: boolean;
   /** CA bundle (PEM) that signed the aggregators' certificate; undefined: the default trust store. */
   caPem: string | undefined;
+  /**
+   * Where caPem came from, read again on every dial: a CA that rotates (a projected ConfigMap the aggregator
+   * updates) is trusted from the next reconnect on. When unreadable, the last bundle read is used.
+   */
+  caFile?: string | undefined;
   /** Projected ServiceAccount token file, read again on every dial (the kubelet rotates it). */
   tokenFile: string | undefined;
   readFile: (path: string) => string;
@@ -23,7 +28,18 @@ export interface GrpcDialOptions {
  * else the target host. The token goes as metadata `authorization: Bearer <token>`.
  */
 export function createGrpcDial(opts: GrpcDialOptions): Dial {
-  const credentials = opts.insecure ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(opts.caPem ? Buffer.from(opts.caPem) : null);
+  let caPem = opts.caPem;
+  const credentials = (): grpc.ChannelCredentials => {
+    if (opts.insecure) return grpc.credentials.createInsecure();
+    if (opts.caFile) {
+      try {
+        caPem = opts.readFile(opts.caFile);
+      } catch (err) {
+        opts.logger.warn({ file: opts.caFile, err: (err as Error).message }, 'cannot read the CA file; using the bundle read before');
+      }
+    }
+    return grpc.credentials.createSsl(caPem ? Buffer.from(caPem) : null);
+  };
   return (target, serverName) => {
     const options: grpc.ChannelOptions = {
       // A dead peer (no RST, e.g. a lost node) is noticed within 40s even when no Ack is due.
@@ -36,7 +52,7 @@ export function createGrpcDial(opts: GrpcDialOptions): Dial {
       options['grpc.ssl_target_name_override'] = serverName;
       options['grpc.default_authority'] = serverName;
     }
-    const client = new grpc.Client(target, credentials, options);
+    const client = new grpc.Client(target, credentials(), options);
     const metadata = new grpc.Metadata();
     if (opts.tokenFile) {
       try {

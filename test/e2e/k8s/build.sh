@@ -47,6 +47,9 @@ STAGING=$( { grep -Eo 'k8s\.io/[a-z0-9-]+ => \./staging' "$KMOD" | cut -d' ' -f1
 ETCD_VERSION=$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$KMOD")
 [ -n "$ETCD_VERSION" ] || { echo "no go.etcd.io/etcd/server/v3 in $KMOD" >&2; exit 1; }
 GOLINE=$(grep -m1 -E '^go [0-9]' "$KMOD")
+# The wrapper's `tool` directives need go >= 1.24; older releases (1.32: go 1.23.0) keep their runtime defaults
+# through their own godebug line, copied below.
+case "$GOLINE" in "go 1.1"[0-9]* | "go 1.2"[0-3] | "go 1.2"[0-3].*) GOLINE="go 1.24.0" ;; esac
 GODEBUG_LINES=$(grep -E '^godebug ' "$KMOD" || true)
 S=v0.${K8S_VERSION#1.}
 log "k8s v$K8S_VERSION (staging $S, $(echo "$STAGING" | wc -l) modules), etcd $ETCD_VERSION, helm v$HELM_VERSION"
@@ -67,7 +70,18 @@ log "k8s v$K8S_VERSION (staging $S, $(echo "$STAGING" | wc -l) modules), etcd $E
   echo 'replace ('; for m in $STAGING; do echo "	$m => $m $S"; done; echo ')'
 } > go.mod
 log "go mod tidy"
-go mod tidy
+# A staging module whose exact version the proxy does not serve (seen: k8s.io/endpointslice v0.32.13) is pinned to
+# the newest patch of the same minor that it does serve, then tidy runs again. Each fallback is logged.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  if go mod tidy 2>"$DIR/tidy.log"; then break; fi
+  missing=$(grep -oE "k8s\.io/[a-z0-9-]+@$S: reading [^ ]+: (403|404|410)" "$DIR/tidy.log" | head -1 | cut -d@ -f1)
+  [ -n "$missing" ] || { cat "$DIR/tidy.log" >&2; exit 1; }
+  minor=${S%.*}
+  fallback=$(cd "$DIR" && go list -m -versions "$missing" | tr ' ' '\n' | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -t. -k3 -n | tail -1)
+  [ -n "$fallback" ] && [ "$fallback" != "$S" ] || { echo "no $minor.x of $missing on the proxy" >&2; cat "$DIR/tidy.log" >&2; exit 1; }
+  log "the proxy does not serve $missing $S; using $fallback"
+  sed -i "s#^\t$missing => $missing $S\$#\t$missing => $missing $fallback#" go.mod
+done
 [ "$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)" = "$ETCD_VERSION" ] || log "warning: etcd version moved by MVS"
 
 # 3) build. gitMinor must be the bare minor number.

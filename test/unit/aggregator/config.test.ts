@@ -44,6 +44,13 @@ describe('aggregator configuration', () => {
     [['--api-port', '9090'], '--api-port and --metrics-port are both 9090'],
     [['--log-level', 'loud'], '--log-level: "loud" is not one of trace, debug, info, warn, error, fatal, silent'],
     [['--nope'], 'unknown flag "--nope"'],
+    [['--cluster-name', 'prod eu'], '--cluster-name: "prod eu" is not a valid label value'],
+    [['--cluster-name', `c${'x'.repeat(63)}`], 'is not a valid label value (at most 63'],
+    [['--managed-tls-secret', 'just-a-name', '--managed-tls-hosts', 'a'], '--managed-tls-secret: "just-a-name" is not NAMESPACE/NAME'],
+    [['--managed-tls-secret', 'ns/tls'], '--managed-tls-hosts is required with --managed-tls-secret'],
+    [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--tls-cert-file', 'a.crt', '--tls-key-file', 'a.key'], '--managed-tls-secret cannot be combined with --tls-cert-file'],
+    [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--standalone'], '--managed-tls-secret cannot be combined with --standalone'],
+    [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--managed-tls-overlap', '1500h'], 'the rotation overlap (5400000000ms) must be at most 1/6 of the CA validity'],
   ])('rejects %j with one clear line naming the flag', (argv, message, env = {}) => {
     expect(() => loadAggregatorConfig(argv, env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(argv, env)).toThrow(message);
@@ -72,6 +79,24 @@ describe('aggregator configuration', () => {
       { flag: 'api-port', message: '--api-port: "x" is not a port number (0-65535)' },
       { flag: 'warmup', message: '--warmup: "soon" is not a duration (e.g. 500ms, 5s, 1m)' },
     ]);
+  });
+});
+
+describe('cluster name and managed TLS', () => {
+  it('--cluster-name is optional and kept as given', () => {
+    expect(loadAggregatorConfig([], {}).clusterName).toBeUndefined();
+    expect(loadAggregatorConfig(['--cluster-name', 'prod-eu-1'], {}).clusterName).toBe('prod-eu-1');
+    expect(loadAggregatorConfig([], { RELAY_CLUSTER_NAME: 'staging_2.a' }).clusterName).toBe('staging_2.a');
+  });
+
+  it('--managed-tls-* become one setting, the lease defaulting to the Secret and the CA ConfigMap to --inject-ca-configmap', () => {
+    const c = loadAggregatorConfig(['--managed-tls-secret', 'relay/relay-tls', '--managed-tls-hosts', 'relay.relay.svc, 127.0.0.1', '--managed-tls-apiservices', 'v1beta2.custom.metrics.k8s.io', '--inject-ca-configmap', 'relay-ca'], {});
+    expect(c.managedTls).toEqual({
+      namespace: 'relay', secret: 'relay-tls', lease: 'relay-tls', hosts: ['relay.relay.svc', '127.0.0.1'],
+      apiServices: ['v1beta2.custom.metrics.k8s.io'], webhooks: [], caConfigMap: 'relay-ca',
+      caValidityMs: 365 * 86_400_000, certValidityMs: 90 * 86_400_000, overlapMs: 3_600_000,
+    });
+    expect(loadAggregatorConfig([], {}).managedTls).toBeUndefined();
   });
 });
 

@@ -212,7 +212,7 @@ function realisticPage(bytes: number): string {
 export async function runPrice(): Promise<void> {
   const seconds = Number(process.env['PRICE_SECONDS'] ?? 30);
   const flags = imageNodeFlags('Dockerfile.sidecar').join(' ');
-  const run = async (bytes: number, intervalMs: number, limitMib: number): Promise<string> => {
+  const run = async (bytes: number, intervalMs: number, limitMib: number, entry = shippedSidecar()): Promise<string> => {
     const page: Page = { name: `${bytes}`, body: realisticPage(bytes), repeat: 1 };
     const target = await servePage(page);
     const cgroup = memoryCgroup(`price-${target.port}`, limitMib * 1048576);
@@ -220,10 +220,11 @@ export async function runPrice(): Promise<void> {
     let agg: RelayProcess | undefined;
     let sidecar: RelayProcess | undefined;
     try {
-      ({ agg, sidecar } = await startPair(target.port, cgroup.dir, intervalMs));
+      ({ agg, sidecar } = await startPair(target.port, cgroup.dir, intervalMs, entry));
       const pid = sidecar.child.pid!;
       const metricsUrl = `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`;
       await sleep(Math.min(5000, seconds * 250));
+      if (sidecar.child.exitCode !== null || sidecar.child.signalCode !== null) return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: KILLED while starting, OOM kills ${cgroup.read().oomKills}`;
       const startCpu = cpuTicks(pid);
       const startScrapes = await scrapeCount(metricsUrl);
       const startFaults = cgroup.read().majorFaults;
@@ -239,8 +240,9 @@ export async function runPrice(): Promise<void> {
       const c = cgroup.read();
       const died = sidecar.child.exitCode !== null || sidecar.child.signalCode !== null;
       const scrapes = died ? 0 : (await scrapeCount(metricsUrl)) - startScrapes;
-      const cpuMsPerScrape = died || scrapes === 0 ? NaN : ((cpuTicks(pid) - startCpu) * 1000) / CLOCK_TICKS / scrapes;
-      const cpuShare = died ? NaN : ((cpuTicks(pid) - startCpu) / CLOCK_TICKS / ((Date.now() - t0) / 1000)) * 100;
+      const ticks = died ? NaN : cpuTicks(pid) - startCpu;
+      const cpuMsPerScrape = scrapes > 0 ? (ticks * 1000) / CLOCK_TICKS / scrapes : NaN;
+      const cpuShare = (ticks / CLOCK_TICKS / ((Date.now() - t0) / 1000)) * 100;
       return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: ${died ? `KILLED (${sidecar.child.signalCode ?? sidecar.child.exitCode}), ` : ''}OOM kills ${c.oomKills}, peak usage ${c.maxUsageMib.toFixed(1)} MiB, anon peak ${anonPeak.toFixed(1)} MiB, file pages peak ${filePeak.toFixed(1)} MiB, major faults in ${seconds}s ${c.majorFaults - startFaults}, CPU ${cpuMsPerScrape.toFixed(1)} ms per scrape (${cpuShare.toFixed(2)}% of a core)`;
     } finally {
       await sidecar?.stop();
@@ -252,11 +254,17 @@ export async function runPrice(): Promise<void> {
   };
   console.log(`shipped sidecar (node ${flags}), ${seconds}s per run, in a cgroup as its container (v1 memory controller):`);
   for (const bytes of [50e3, 1e6, 3.5e6]) for (const interval of [1000, 5000]) console.log(`  ${await run(bytes, interval, 48)}`);
+  // --lite-mode (V8's interpreter only) is the image's choice of memory over CPU: the same runs without it.
+  const jit = shippedSidecar().filter((f) => f !== '--lite-mode');
+  console.log(`the same without --lite-mode (node ${jit.slice(0, -1).join(' ')}):`);
+  for (const bytes of [1e6, 3.5e6]) console.log(`  ${await run(bytes, 5000, 48, jit)}`);
   console.log('the 1 MB page at 1s, lowering the limit until it breaks:');
-  for (const limit of [40, 32, 24, 16]) console.log(`  ${await run(1e6, 1000, limit)}`);
+  for (const limit of [40, 36, 32]) console.log(`  ${await run(1e6, 1000, limit)}`);
 }
 
+/** utime + stime of pid in clock ticks; NaN once the process is gone. */
 function cpuTicks(pid: number): number {
+  if (!existsSync(`/proc/${pid}/stat`)) return NaN;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(stat[11]) + Number(stat[12]);
 }
@@ -317,13 +325,13 @@ async function measurePeaks(pid: number, metricsUrl: string, durationMs: number)
 }
 
 /** A standalone aggregator and the shipped sidecar (pod bench/bench-0) scraping 127.0.0.1:targetPort every INTERVAL_MS. */
-async function startPair(targetPort: number, cgroup?: string, intervalMs = INTERVAL_MS): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
+async function startPair(targetPort: number, cgroup?: string, intervalMs = INTERVAL_MS, entry = shippedSidecar()): Promise<{ agg: RelayProcess; sidecar: RelayProcess }> {
   const agg = await startRelay(['aggregator', '--standalone', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--log-level', 'warn']);
   try {
     const sidecar = await startRelay([
       'sidecar', '--target', `http://127.0.0.1:${targetPort}/metrics`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--insecure',
       '--interval', `${intervalMs}ms`, '--pod-name', 'bench-0', '--pod-namespace', 'bench', '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
-    ], { entry: shippedSidecar(), ...(cgroup ? { cgroup } : {}) });
+    ], { entry, ...(cgroup ? { cgroup } : {}) });
     return { agg, sidecar };
   } catch (err) {
     await agg.stop();

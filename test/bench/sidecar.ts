@@ -203,6 +203,48 @@ function realisticPage(bytes: number): string {
   return parts.join('');
 }
 
+/** One price run: the shipped sidecar (or `entry`) in a cgroup of limitMib on a realistic page of `bytes`. */
+async function priceRun(bytes: number, intervalMs: number, limitMib: number, seconds: number, entry = shippedSidecar()): Promise<string> {
+  const page: Page = { name: `${bytes}`, body: realisticPage(bytes), repeat: 1 };
+  const target = await servePage(page);
+  const cgroup = memoryCgroup(`price-${target.port}`, limitMib * 1048576);
+  if (!cgroup) throw new Error('the price bench needs a writable cgroup v1 memory controller (root)');
+  let agg: RelayProcess | undefined;
+  let sidecar: RelayProcess | undefined;
+  try {
+    ({ agg, sidecar } = await startPair(target.port, cgroup.dir, intervalMs, entry));
+    const pid = sidecar.child.pid!;
+    const metricsUrl = `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`;
+    await sleep(Math.min(5000, seconds * 250));
+    if (sidecar.child.exitCode !== null || sidecar.child.signalCode !== null) return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: KILLED while starting, OOM kills ${cgroup.read().oomKills}`;
+    const startCpu = cpuTicks(pid);
+    const startScrapes = await scrapeCount(metricsUrl);
+    const startFaults = cgroup.read().majorFaults;
+    const t0 = Date.now();
+    let anonPeak = 0;
+    let filePeak = 0;
+    while (Date.now() - t0 < seconds * 1000 && sidecar.child.exitCode === null && sidecar.child.signalCode === null) {
+      const c = cgroup.read();
+      anonPeak = Math.max(anonPeak, c.anonMib);
+      filePeak = Math.max(filePeak, c.fileMib);
+      await sleep(200);
+    }
+    const c = cgroup.read();
+    const died = sidecar.child.exitCode !== null || sidecar.child.signalCode !== null;
+    const scrapes = died ? 0 : (await scrapeCount(metricsUrl)) - startScrapes;
+    const ticks = died ? NaN : cpuTicks(pid) - startCpu;
+    const cpuMsPerScrape = scrapes > 0 ? (ticks * 1000) / CLOCK_TICKS / scrapes : NaN;
+    const cpuShare = (ticks / CLOCK_TICKS / ((Date.now() - t0) / 1000)) * 100;
+    return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: ${died ? `KILLED (${sidecar.child.signalCode ?? sidecar.child.exitCode}), ` : ''}OOM kills ${c.oomKills}, peak usage ${c.maxUsageMib.toFixed(1)} MiB, anon peak ${anonPeak.toFixed(1)} MiB, file pages peak ${filePeak.toFixed(1)} MiB, major faults in ${seconds}s ${c.majorFaults - startFaults}, CPU ${cpuMsPerScrape.toFixed(1)} ms per scrape (${cpuShare.toFixed(2)}% of a core)`;
+  } finally {
+    await sidecar?.stop();
+    await agg?.stop();
+    cgroup.remove();
+    target.server.closeAllConnections();
+    await new Promise((r) => target.server.close(r));
+  }
+}
+
 /**
  * The sidecar's price in the units the kubelet and the OOM killer count: the shipped sidecar started inside a cgroup
  * limited like its container (48 MiB here, the target), scraping realistic pages of 50 KB, 1 MB and 3.5 MB at 1 s
@@ -212,61 +254,28 @@ function realisticPage(bytes: number): string {
 export async function runPrice(): Promise<void> {
   const seconds = Number(process.env['PRICE_SECONDS'] ?? 30);
   const flags = imageNodeFlags('Dockerfile.sidecar').join(' ');
-  const run = async (bytes: number, intervalMs: number, limitMib: number, entry = shippedSidecar()): Promise<string> => {
-    const page: Page = { name: `${bytes}`, body: realisticPage(bytes), repeat: 1 };
-    const target = await servePage(page);
-    const cgroup = memoryCgroup(`price-${target.port}`, limitMib * 1048576);
-    if (!cgroup) throw new Error('the price bench needs a writable cgroup v1 memory controller (root)');
-    let agg: RelayProcess | undefined;
-    let sidecar: RelayProcess | undefined;
-    try {
-      ({ agg, sidecar } = await startPair(target.port, cgroup.dir, intervalMs, entry));
-      const pid = sidecar.child.pid!;
-      const metricsUrl = `http://127.0.0.1:${sidecar.ports['metrics']}/metrics`;
-      await sleep(Math.min(5000, seconds * 250));
-      if (sidecar.child.exitCode !== null || sidecar.child.signalCode !== null) return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: KILLED while starting, OOM kills ${cgroup.read().oomKills}`;
-      const startCpu = cpuTicks(pid);
-      const startScrapes = await scrapeCount(metricsUrl);
-      const startFaults = cgroup.read().majorFaults;
-      const t0 = Date.now();
-      let anonPeak = 0;
-      let filePeak = 0;
-      while (Date.now() - t0 < seconds * 1000 && sidecar.child.exitCode === null && sidecar.child.signalCode === null) {
-        const c = cgroup.read();
-        anonPeak = Math.max(anonPeak, c.anonMib);
-        filePeak = Math.max(filePeak, c.fileMib);
-        await sleep(200);
-      }
-      const c = cgroup.read();
-      const died = sidecar.child.exitCode !== null || sidecar.child.signalCode !== null;
-      const scrapes = died ? 0 : (await scrapeCount(metricsUrl)) - startScrapes;
-      const ticks = died ? NaN : cpuTicks(pid) - startCpu;
-      const cpuMsPerScrape = scrapes > 0 ? (ticks * 1000) / CLOCK_TICKS / scrapes : NaN;
-      const cpuShare = (ticks / CLOCK_TICKS / ((Date.now() - t0) / 1000)) * 100;
-      return `${(bytes / 1e6).toFixed(2)} MB page, ${intervalMs / 1000}s, limit ${limitMib} MiB: ${died ? `KILLED (${sidecar.child.signalCode ?? sidecar.child.exitCode}), ` : ''}OOM kills ${c.oomKills}, peak usage ${c.maxUsageMib.toFixed(1)} MiB, anon peak ${anonPeak.toFixed(1)} MiB, file pages peak ${filePeak.toFixed(1)} MiB, major faults in ${seconds}s ${c.majorFaults - startFaults}, CPU ${cpuMsPerScrape.toFixed(1)} ms per scrape (${cpuShare.toFixed(2)}% of a core)`;
-    } finally {
-      await sidecar?.stop();
-      await agg?.stop();
-      cgroup.remove();
-      target.server.closeAllConnections();
-      await new Promise((r) => target.server.close(r));
-    }
-  };
   console.log(`shipped sidecar (node ${flags}), ${seconds}s per run, in a cgroup as its container (v1 memory controller):`);
-  for (const bytes of [50e3, 1e6, 3.5e6]) for (const interval of [1000, 5000]) console.log(`  ${await run(bytes, interval, 48)}`);
+  for (const bytes of [50e3, 1e6, 3.5e6]) for (const interval of [1000, 5000]) console.log(`  ${await priceRun(bytes, interval, 48, seconds)}`);
   // --lite-mode (V8's interpreter only) is the image's choice of memory over CPU: the same runs without it.
   const jit = shippedSidecar().filter((f) => f !== '--lite-mode');
   console.log(`the same without --lite-mode (node ${jit.slice(0, -1).join(' ')}):`);
-  for (const bytes of [1e6, 3.5e6]) console.log(`  ${await run(bytes, 5000, 48, jit)}`);
+  for (const bytes of [1e6, 3.5e6]) console.log(`  ${await priceRun(bytes, 5000, 48, seconds, jit)}`);
   console.log('the 1 MB page at 1s, lowering the limit until it breaks:');
-  for (const limit of [40, 36, 32]) console.log(`  ${await run(1e6, 1000, limit)}`);
+  for (const limit of [40, 36, 32]) console.log(`  ${await priceRun(1e6, 1000, limit, seconds)}`);
+}
+
+/** The 1 MB page at 1 s under a 48 MiB limit for SOAK_SECONDS (default 600): no OOM kill, no steady major faults. */
+export async function runSoak(): Promise<void> {
+  const seconds = Number(process.env['SOAK_SECONDS'] ?? 600);
+  console.log(`  ${await priceRun(1e6, 1000, 48, seconds)}`);
 }
 
 /** utime + stime of pid in clock ticks; NaN once the process is gone. */
 function cpuTicks(pid: number): number {
   if (!existsSync(`/proc/${pid}/stat`)) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(stat[11]) + Number(stat[12]);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function scrapeCount(metricsUrl: string): Promise<number> {
@@ -364,11 +373,7 @@ async function startTarget(): Promise<{ server: Server; port: number; set(v: num
 
 /** Peak RSS (total and anonymous, sampled every 500ms) and CPU share of a process over durationMs, from /proc. */
 async function measureFootprint(pid: number, durationMs: number): Promise<{ peakRssMb: number; peakAnonMb: number; cpuPercent: number }> {
-  const ticks = (): number => {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  };
+  const ticks = (): number => cpuTicks(pid);
   const mb = (status: string, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
   const t0 = performance.now();
   const c0 = ticks();

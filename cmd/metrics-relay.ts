@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `metrics-relay <command>`: the CLI of the aggregator image and of `npm start`. Each command loads its own
+// `metrics-relay <command>`: the CLI of the npm package and of `npm start`. Each command loads its own
 // modules only when chosen.
 import { aggregatorCommand } from './aggregator.js';
 import { runCommand, type Command } from './command.js';

@@ -28,7 +28,7 @@ export function loadIngest(): { Client: grpc.ServiceClientConstructor; service: 
 }
 
 // Wire types as proto-loader decodes them with LOADER_OPTIONS: generated from ingest.proto by `npm run gen:proto`
-// (test/unit/wire-generated.test.ts fails when they are not current). Names the code uses, mapped once here.
+// (test/unit/common/wire-generated.test.ts fails when they are not current). Names the code uses, mapped once here.
 export type { Kind__Output as Kind } from './wire/generated/metricsrelay/v1/Kind.js';
 export type { ScrapeStatus__Output as ScrapeStatus } from './wire/generated/metricsrelay/v1/ScrapeStatus.js';
 export type { PodIdentity__Output as WirePodIdentity } from './wire/generated/metricsrelay/v1/PodIdentity.js';

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { ListenError } from '../../common/src/errors.js';
 import type { Registry } from 'prom-client';
 
-// NOTE: required, not imported: an ESM import of node:http loads undici for its WebSocket getters (see scrape.ts).
+// NOTE: required, not imported: an ESM import of node:http loads undici for its WebSocket getters (see scrape/scrape.ts).
 const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export interface OpsServerOptions {

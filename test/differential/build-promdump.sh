@@ -20,7 +20,7 @@ if [ -x "$BIN" ]; then
 fi
 
 log() { echo "[promdump-build] $*" >&2; }
-command -v go >/dev/null || { echo "go not found in PATH: the differential parser test needs Go (see test/differential/README.md)" >&2; exit 1; }
+command -v go >/dev/null || { echo "go not found in PATH: the differential parser test needs Go (see README.md (npm test needs Go 1.26))" >&2; exit 1; }
 start=$SECONDS
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"

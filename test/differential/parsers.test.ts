@@ -15,9 +15,17 @@ const KNOWN_DIFFERENCES: Record<DivergentQuirk, string> = {
   'om-timestamp-beyond-int64': 'an OpenMetrics timestamp past int64 milliseconds: Go\'s conversion gives a platform-dependent value, we keep the float',
 };
 
+/** How each known difference shows: a page with that quirk must differ in exactly this way, nothing else. */
+const DIFFERENCE_SHAPE: Record<DivergentQuirk, (ours: Result, theirs: Result) => boolean> = {
+  'text-negative-timestamp': (o, t) => 'rows' in o && 'error' in t,
+  'utf8-bom': (o, t) => 'rows' in o && 'error' in t,
+  'om-timestamp-beyond-int64': (o, t) => 'rows' in o && 'rows' in t && o.rows.length === t.rows.length,
+};
+
 const PAGES = 2000;
 const TIME_CAP_MS = 60_000;
-const SEED = process.env['DIFF_SEED'] !== undefined ? Number(process.env['DIFF_SEED']) : Date.now() % 1_000_000;
+// NOTE: a new seed on every local run explores; CI takes a fixed one so that its result does not depend on the run.
+const SEED = process.env['DIFF_SEED'] !== undefined ? Number(process.env['DIFF_SEED']) : process.env['CI'] ? 20_261_206 : Date.now() % 1_000_000;
 const CONTENT_TYPES: Record<Format, string> = { text: 'text/plain; version=0.0.4', openmetrics: 'application/openmetrics-text; version=1.0.0' };
 const selected = (name: string) => name.startsWith('cm_');
 
@@ -72,7 +80,7 @@ describe(`differential against Prometheus's parsers (seed ${SEED}; DIFF_SEED=${S
       const mine = ours(page.body, page.format);
       if ('rows' in theirs[i]!) accepted++;
       if (!agree(mine, theirs[i]!)) {
-        if (page.divergent) observed.add(page.divergent);
+        if (page.divergent && DIFFERENCE_SHAPE[page.divergent](mine, theirs[i]!)) observed.add(page.divergent);
         else unexplained.push(`page ${i} (${page.format}): ours ${JSON.stringify(mine).slice(0, 400)}\n  prometheus ${JSON.stringify(theirs[i]).slice(0, 400)}\n  body ${JSON.stringify(page.body.toString('latin1').slice(0, 1500))}`);
       }
       // The rule for unselected families: the defective page, parsed for cm_* only, gives Prometheus's cm_* samples
@@ -86,6 +94,7 @@ describe(`differential against Prometheus's parsers (seed ${SEED}; DIFF_SEED=${S
       }
     });
     console.error(`differential: ${pages.length} pages (seed ${SEED}), ${accepted} accepted by Prometheus, ${unselectedChecked} checked with a defect in an unselected family, ${Date.now() - started} ms`);
+    expect(pages, `seed ${SEED}: the time cap cut the run short`).toHaveLength(PAGES);
     expect(unexplained, `seed ${SEED}`).toEqual([]);
     expect([...observed].sort(), `seed ${SEED}`).toEqual(Object.keys(KNOWN_DIFFERENCES).sort());
     expect(accepted).toBeGreaterThan(pages.length / 2);

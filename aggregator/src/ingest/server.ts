@@ -16,7 +16,6 @@ const MAX_ERROR_LENGTH = 1024;
 const clip = (error: string): string => (error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}...` : error);
 /** A stream's definition table entry beyond the definition's strings (counted in the store's memory budget). */
 const STREAM_DEF_BYTES = 100;
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 5000;
 
 /** A definition the stream made that is not held: the snapshots that use its id have it refused, with `reason`. */
 interface RefusedDefinition {
@@ -72,7 +71,7 @@ export interface IngestOptions {
   warmUp: WarmUp;
   labelLimits?: LabelLimits;
   /** Sample times further ahead of this replica's clock are clamped to the receive time (--max-clock-skew). */
-  maxClockSkewMs?: number;
+  maxClockSkewMs: number;
   /** --max-message-bytes, told to the sidecar in every Ack so it keeps its snapshots below it. */
   maxMessageBytes: number;
   now?: () => number;
@@ -89,7 +88,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
 
   const limits = opts.limits ?? { maxStreamsPerPod: 4, maxReportsPerSecond: 20 };
   const labelLimits = opts.labelLimits ?? DEFAULT_LABEL_LIMITS;
-  const maxClockSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+  const maxClockSkewMs = opts.maxClockSkewMs;
   const streamsPerPod = new Map<string, number>();
 
   function report(call: grpc.ServerDuplexStream<WireReportRequest, WireAck>): void {

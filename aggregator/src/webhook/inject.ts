@@ -22,7 +22,7 @@
  * created in the remaining namespaces: the annotation check is the first thing done and costs nothing.
  *
  * Annotation values are judged by the sidecar's own option checks (`sidecarOptionProblems` in
- * sidecar/src/config.ts) on the args and env about to be injected, so a pod never gets a sidecar that refuses to
+ * common/src/sidecar-options.ts) on the args and env about to be injected, so a pod never gets a sidecar that refuses to
  * start; only what has no sidecar flag (the app port, path, scheme, volume names) is checked here.
  */
 import { quoteValue, type Problem } from '../../../common/src/errors.js';
@@ -45,7 +45,7 @@ export interface SidecarResources {
 
 /** What the webhook injects; built once by main from the aggregator's flags. */
 export interface InjectionConfig {
-  /** Sidecar image; its entrypoint must be the `metrics-relay` CLI (the container's args start with `sidecar`). */
+  /** Sidecar image; its entrypoint must take args that start with `sidecar` (Dockerfile.sidecar's does). */
   image: string;
   /** Omitted from the container when undefined (the cluster's default applies). */
   imagePullPolicy?: string;

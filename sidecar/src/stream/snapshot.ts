@@ -1,4 +1,4 @@
-import { SERIES_ID_LIMIT, type ScrapeStatus, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
+import { INGEST_LIMITS, SERIES_ID_LIMIT, type ScrapeStatus, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
 import { mapSize, seriesDefSize } from './codec.js';
 import type { PodLabels } from '../labels-file.js';
 import { countDrop, familyList, type Drop, type DropReason, type ScrapedSeries, type SeriesDef } from '../series/builder.js';
@@ -18,8 +18,6 @@ export interface Snapshot {
 /** No series (a failed scrape). */
 export const NO_SERIES: ScrapedSeries = Object.freeze({ defs: [], values: [], times: [] });
 
-/** The aggregator's message limit until it tells its own (its default --max-message-bytes). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Bytes of a snapshot besides its series, at most (seq, status, times, the trim message, framing). */
 const HEADER_BYTES = 1024;
 /** Per series besides its definition, at most: an id (3 bytes), a double, a timestamp (10). */
@@ -58,7 +56,7 @@ export class SnapshotEncoder {
   constructor(private labels: PodLabels) {}
 
   /** @param maxMessageBytes the aggregator's message limit (its Ack's max_message_bytes). */
-  encode(s: Snapshot, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Encoded {
+  encode(s: Snapshot, maxMessageBytes = INGEST_LIMITS.maxMessageBytes): Encoded {
     const { defs: sd, values, times } = s.series;
     const n = sd.length;
     if (this.ids.size + n > Math.max(SWEEP_AT, 2 * n)) this.sweep(sd);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { memoryAdmission } from '../../../../aggregator/src/ingest/admission.js';
-import { containerMemoryLimit } from '../../../../aggregator/src/store/memory-budget.js';
 
 describe('stream admission near the memory limit', () => {
   it('admits below 85% of the limit and refuses past it, saying how much is used', () => {
@@ -15,14 +14,5 @@ describe('stream admission near the memory limit', () => {
 
   it('admits everything without a container limit', () => {
     expect(memoryAdmission(undefined, () => 2 ** 40)()).toBeUndefined();
-  });
-
-  it('reads the limit from cgroup v2, else v1; "max" and v1\'s huge value mean none', () => {
-    const files = (m: Record<string, string>) => (p: string) => m[p];
-    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory.max': '536870912\n' }))).toEqual({ bytes: 536870912, path: '/sys/fs/cgroup/memory.max' });
-    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '268435456' }))?.bytes).toBe(268435456);
-    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory.max': 'max' }))).toBeUndefined();
-    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712' }))).toBeUndefined();
-    expect(containerMemoryLimit(files({}))).toBeUndefined();
   });
 });

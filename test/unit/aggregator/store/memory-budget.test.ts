@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultStoreBudget, FALLBACK_STORE_BYTES } from '../../../../aggregator/src/store/memory-budget.js';
+import { containerMemoryLimit, defaultStoreBudget, FALLBACK_STORE_BYTES } from '../../../../aggregator/src/store/memory-budget.js';
 import { loadAggregatorConfig } from '../../../../aggregator/src/config.js';
 
 const files = (f: Record<string, string>) => (path: string) => f[path];
@@ -26,5 +26,16 @@ describe('default memory budget of the store', () => {
     expect(loadAggregatorConfig([], {}).maxStoreBytes).toBeUndefined();
     expect(loadAggregatorConfig([], {})).toMatchObject({ maxLabelNameBytes: 128, maxLabelValueBytes: 2048, maxLabelsPerSeries: 32, maxClockSkewMs: 5000, maxResponseBytes: 16777216 });
     expect(() => loadAggregatorConfig(['--max-label-value-bytes', '0'], {})).toThrow('--max-label-value-bytes must be at least 1');
+  });
+});
+
+describe('containerMemoryLimit', () => {
+  it('reads the limit from cgroup v2, else v1; "max" and v1\'s huge value mean none', () => {
+    const files = (m: Record<string, string>) => (p: string) => m[p];
+    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory.max': '536870912\n' }))).toEqual({ bytes: 536870912, path: '/sys/fs/cgroup/memory.max' });
+    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '268435456' }))?.bytes).toBe(268435456);
+    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory.max': 'max' }))).toBeUndefined();
+    expect(containerMemoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712' }))).toBeUndefined();
+    expect(containerMemoryLimit(files({}))).toBeUndefined();
   });
 });

@@ -100,6 +100,12 @@ const waitAvailable = async (kc: string) => {
   for (const name of APISERVICES) await kubectl(kc, ['wait', '--for=condition=Available', `apiservice/${name}`, '--timeout=90s']);
 };
 const secretData = async (kc: string) => (await kubectlJson<{ data?: Record<string, string> }>(kc, ['get', 'secret', 'metrics-relay-tls', '-n', NS])).data ?? {};
+/** The Secret once the elected replica has filled it (CA and serving certificate); it writes the caBundles after. */
+const filledSecret = (kc: string) =>
+  eventually(async () => {
+    const d = await secretData(kc);
+    return certsIn(d['ca.crt']).length > 0 && certsIn(d['tls.crt']).length > 0 ? d : undefined;
+  }, 30_000, 500);
 const certsIn = (b64: string | undefined) => (b64 ? Buffer.from(b64, 'base64').toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [] : []).map((p) => new X509Certificate(p));
 
 /**
@@ -164,10 +170,7 @@ describe('GitOps path: helm template | kubectl apply --server-side', () => {
     await waitAvailable(kc);
     // The replica writes the Secret, then the caBundles; read until it shows both (the equalities below then tie
     // the APIServices and the webhook to it).
-    const data = await eventually(async () => {
-      const d = await secretData(kc);
-      return certsIn(d['ca.crt']).length > 0 && certsIn(d['tls.crt']).length > 0 ? d : undefined;
-    }, 30_000, 500);
+    const data = await filledSecret(kc);
     const [ca] = certsIn(data['ca.crt']);
     const [serving] = certsIn(data['tls.crt']);
     expect(ca!.ca).toBe(true);
@@ -358,7 +361,7 @@ describe('helm install path', () => {
   it('becomes Available, and helm upgrade with the same values keeps the CA and every caBundle', async () => {
     const kc = c.cp.kubeconfig;
     await waitAvailable(kc);
-    const data = await secretData(kc);
+    const data = await filledSecret(kc);
     expect(certsIn(data['ca.crt'])).toHaveLength(1);
     await run(helm, ['upgrade', 'metrics-relay', CHART, '--namespace', NS, ...values(c.balancer.port)], { env: { ...process.env, KUBECONFIG: kc } });
     const after = await secretData(kc);

@@ -135,6 +135,9 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   if (optIn !== undefined && optIn !== 'true') {
     return notInjectable(`annotation ${ANNOTATION_PREFIX}inject must be "true" or "false", got ${quoteValue(optIn)}`);
   }
+  const mode = annotation('mode');
+  if (mode === 'node') return { inject: false, reason: `the pod asks for the node agent (${ANNOTATION_PREFIX}mode: node)` };
+  if (mode !== undefined && mode !== 'sidecar') return notInjectable(`annotation ${ANNOTATION_PREFIX}mode must be "sidecar" or "node", got ${quoteValue(mode)}`);
 
   const spec = isObj(pod) && isObj(pod['spec']) ? pod['spec'] : undefined;
   const containers = arr(spec?.['containers']);

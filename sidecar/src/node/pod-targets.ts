@@ -26,7 +26,8 @@ export interface PodTarget {
 
 /**
  * The opted-in pods of `pods` that run on `nodeName` and can be scraped now (Running, with a pod IP, not being
- * deleted), by uid. A pod with a sidecar (annotation metrics-relay.io/injected) is the sidecar's, not the agent's.
+ * deleted), by uid. A pod with a sidecar (annotation metrics-relay.io/injected), or that asks for one
+ * (metrics-relay.io/mode: sidecar), is the sidecar's, not the agent's.
  * `podArgs` are the agent's shared sidecar flags; each pod adds --target, --interval and --metrics.
  */
 export function podTargets(pods: readonly PodObject[], nodeName: string, defaults: { interval: string; metrics: string }, podArgs: readonly string[]): Map<string, PodTarget> {
@@ -35,7 +36,7 @@ export function podTargets(pods: readonly PodObject[], nodeName: string, default
     const m = p.metadata;
     if (!m?.uid || !m.name || !m.namespace || p.spec?.nodeName !== nodeName) continue;
     const annotation = annotationReader(m.annotations);
-    if (annotation('inject') !== 'true' || annotation('injected') !== undefined) continue;
+    if (annotation('inject') !== 'true' || annotation('injected') !== undefined || annotation('mode') === 'sidecar') continue;
     if (m.deletionTimestamp || p.status?.phase !== 'Running' || !p.status.podIP) continue;
     const problems: string[] = [];
     const o = readPodScrapeOptions(annotation, p.spec?.containers?.[0], defaults, p.status.podIP, problems);

@@ -38,8 +38,11 @@ export interface PipelineOptions {
 export interface Pipeline {
   /** Opens the replica streams (resolving the aggregator name first) and starts scraping. */
   start(): Promise<void>;
-  /** Stops scraping and says Goodbye to every replica (the pod's series leave at once); within goodbyeMs. */
-  stop(goodbyeMs: number): Promise<void>;
+  /**
+   * Stops scraping and says Goodbye to every replica (the pod's series leave at once), within goodbyeMs; without
+   * goodbyeMs only closes the streams (the pod lives on: its values age, and whoever scrapes it next replaces them).
+   */
+  stop(goodbyeMs?: number): Promise<void>;
   /** Undefined while scrapes start on time, else why not. */
   notLive(): string | undefined;
 }
@@ -113,7 +116,8 @@ export function createPipeline(p: PipelineOptions): Pipeline {
     async stop(goodbyeMs) {
       loop.stop();
       // Goodbye first: the pod's series leave every replica at once.
-      await replicas.goodbye(goodbyeMs);
+      if (goodbyeMs === undefined) replicas.close();
+      else await replicas.goodbye(goodbyeMs);
       breaker.shutdown();
     },
     notLive: () => loop.notLive(),

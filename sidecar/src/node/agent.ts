@@ -14,7 +14,7 @@ import { loadNodeAgentConfig } from './config.js';
 import { filePodSource, kubePodSource } from './pod-sources.js';
 import { podTargets, type PodObject, type PodTarget } from './pod-targets.js';
 
-/** Time for a pod's Goodbyes when it leaves, and for all of them at shutdown. */
+/** Time for a pod's Goodbyes when it leaves. */
 const GOODBYE_MS = 1000;
 /** Every pod's replica set resolves the aggregator name; one answer serves them all for this long. */
 const LOOKUP_CACHE_MS = 5000;
@@ -29,7 +29,7 @@ interface Scraped {
  * path for every opted-in pod on the node, each pod with its own breaker, caps and streams (one HTTP/2 stream per
  * pod over one connection per replica). Pods come from a pod informer on spec.nodeName (or --pods-file); a pod
  * that leaves gets a Goodbye, so its values leave every replica at once. Prints `{"msg":"ports","metrics":<port>}`
- * once listening; on SIGTERM says Goodbye for every pod and exits 0.
+ * once listening; on SIGTERM closes its streams (no Goodbye: the pods live on) and exits 0.
  */
 export async function runNodeAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<() => Promise<void>> {
   const cfg = loadNodeAgentConfig(argv, env);
@@ -158,7 +158,9 @@ export async function runNodeAgent(argv: string[], env: NodeJS.ProcessEnv): Prom
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await source.stop();
-      await Promise.all([...running.values()].map((s) => s.pipeline.stop(GOODBYE_MS)));
+      // NOTE: no Goodbye: the pods live on while the agent restarts (a rolling update); their values age within the
+      // staleness window until the next agent reports them again.
+      await Promise.all([...running.values()].map((s) => s.pipeline.stop()));
       await ops.close();
     })());
   stopOnSignal(stop, logger, 5000);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../../../common/src/errors.js';
 import { parseFlags, type FlagSpec, type FlagValues } from '../../../common/src/flags.js';
 import { readOptions, SIDECAR_FLAGS } from '../../../common/src/sidecar-options.js';
@@ -25,7 +26,7 @@ export interface NodeAgentConfig {
   /** Default annotations: interval (Go duration) and metrics. */
   defaults: { interval: string; metrics: string };
   podArgs: readonly string[];
-  /** The CA bundle, read once to check it (the dial reads the file again on every connection). */
+  /** The CA bundle as read at start, if it was there (the dial reads the file again on every connection). */
   caPem: string | undefined;
   caFile: string | undefined;
   insecure: boolean;
@@ -46,8 +47,9 @@ export function loadNodeAgentConfig(argv: readonly string[], env: NodeJS.Process
   const options = readOptions(parseFlags(SIDECAR_FLAGS, podArgs, {}), problems);
   if (!f['node-name']) problems.push({ flag: 'node-name', message: '--node-name is required (set it from the downward API: spec.nodeName)' });
   if (f['kubeconfig'] !== undefined && f['pods-file'] !== undefined) problems.push({ flag: 'pods-file', message: '--pods-file and --kubeconfig exclude each other' });
-  let caPem: string | undefined;
-  if (f['ca-file'] !== undefined) caPem = readFile('ca-file', f['ca-file'], problems);
+  // NOTE: the CA file is not required at start: the chart's CA ConfigMap or Secret may be filled only after the
+  // install; the dial reads it again on every connection.
+  const caPem = f['ca-file'] !== undefined ? readIfThere(f['ca-file']) : undefined;
   if (f['token-file'] !== undefined) readFile('token-file', f['token-file'], problems);
   if (f['pods-file'] !== undefined) readFile('pods-file', f['pods-file'], problems);
   if (problems.length > 0) throw ConfigError.of(problems);
@@ -78,4 +80,12 @@ function sharedArgs(f: FlagValues<typeof NODE_AGENT_FLAGS>): string[] {
     else out.push(`--${spec.name}=${spec.kind === 'duration' ? `${v}ms` : String(v)}`);
   }
   return out;
+}
+
+function readIfThere(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

@@ -33,6 +33,8 @@ export interface AggregatorStreams {
   publish(s: Snapshot): void;
   /** Goodbye to every replica at once, then no more refreshes; resolves within timeoutMs. */
   goodbye(timeoutMs: number): Promise<void>;
+  /** Closes every stream without a Goodbye (the pod's values stay and age), then no more refreshes. */
+  close(): void;
 }
 
 /**
@@ -100,6 +102,11 @@ export function createAggregatorStreams(opts: AggregatorStreamsOptions): Aggrega
       stopped = true;
       clearInterval(timer);
       await Promise.all([...replicas.values()].map((r) => r.goodbye(timeoutMs)));
+    },
+    close() {
+      stopped = true;
+      clearInterval(timer);
+      for (const r of replicas.values()) r.stop();
     },
   };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { loadAggregatorConfig } from '../../aggregator/src/config.js';
+import { AGGREGATOR_FLAGS, loadAggregatorConfig } from '../../aggregator/src/config.js';
 import { compileRules } from '../../aggregator/src/rules.js';
 import { ROOT } from '../helpers/processes.js';
 
@@ -93,6 +93,8 @@ describe('helm lint', () => {
     ['externalMetrics.enabled', ['externalMetrics.enabled=true']],
     ['certManager.enabled', ['certManager.enabled=true']],
     ['outOfCluster.enabled', OUT_OF_CLUSTER],
+    ['mode=node', ['mode=node']],
+    ['mode=both', ['mode=both']],
   ] as const) {
     it(`passes with ${what} (--strict)`, async () => {
       const { stdout } = await helm(['lint', '--strict', CHART, ...sets.flatMap((s) => ['--set', s])]);
@@ -341,7 +343,7 @@ describe('defaults', () => {
 
   it('renders byte-identical output every time, in every TLS mode (GitOps renderers run helm template on each sync)', async () => {
     expect((await template()).raw).toBe(r.raw);
-    for (const sets of [['externalMetrics.enabled=true'], ['certManager.enabled=true'], EXISTING_SECRET, OUT_OF_CLUSTER, ['outOfCluster.enabled=true']]) {
+    for (const sets of [['externalMetrics.enabled=true'], ['certManager.enabled=true'], EXISTING_SECRET, OUT_OF_CLUSTER, ['outOfCluster.enabled=true'], ['mode=node'], ['mode=both']]) {
       const [a, b] = await Promise.all([template(sets), template(sets)]);
       expect(a.raw, sets.join(' ')).toBe(b.raw);
     }
@@ -434,6 +436,228 @@ describe('modes', () => {
     expect(r.raw).not.toMatch(/^\s*caBundle:/m);
     expect(r.one('MutatingWebhookConfiguration')['webhooks'][0]['clientConfig']).toEqual({ url: 'https://127.0.0.1:7443/mutate/namespace' });
     expect(r.all('Deployment')).toHaveLength(0);
+  });
+});
+
+describe('mode: node agents', () => {
+  const AGENT = 'metrics-relay-node-agent';
+  const agentPod = (r: Rendered): Obj => r.one('DaemonSet', AGENT)['spec']['template'];
+  const agent = (r: Rendered): Obj => agentPod(r)['spec']['containers'][0];
+  const agentArgs = (r: Rendered): string[] => agent(r)['args'];
+  /** The node agents' CA source in their projected volume: `configMap` or `secret`, and its name. */
+  const agentCa = (r: Rendered): [string, string] => {
+    const src = (agentPod(r)['spec']['volumes'][0]['projected']['sources'] as Obj[])[1]!;
+    const kind = Object.keys(src)[0]!;
+    expect(src[kind]).toMatchObject({ items: [{ key: 'ca.crt', path: 'ca.crt' }], optional: true });
+    return [kind, src[kind]['name']];
+  };
+  const flag = (r: Rendered, prefix: string) => (container(r)['args'] as string[]).filter((a) => a.startsWith(prefix));
+
+  describe('mode=node', () => {
+    let r: Rendered;
+    beforeAll(async () => {
+      r = await template(['mode=node']);
+    });
+
+    it('renders the agents (DaemonSet, ServiceAccount, ClusterRole + Binding) and the CA ConfigMap they mount, and no webhook', () => {
+      const kinds = r.objs.map((o) => `${o['kind']}/${o['metadata']['name']}`).sort();
+      expect(kinds).toEqual(expect.arrayContaining([`DaemonSet/${AGENT}`, `ServiceAccount/${AGENT}`, `ClusterRole/${AGENT}`, `ClusterRoleBinding/${AGENT}`, 'ConfigMap/metrics-relay-ca', 'Deployment/metrics-relay']));
+      expect(r.all('MutatingWebhookConfiguration')).toHaveLength(0);
+      for (const kind of ['DaemonSet', 'ServiceAccount', 'ConfigMap']) {
+        for (const o of r.all(kind)) expect(o['metadata']['namespace'], `${kind}/${o['metadata']['name']}`).toBe(NS);
+      }
+      for (const o of r.objs) {
+        expect(o['metadata']['labels'], `${o['kind']}/${o['metadata']['name']}`).toMatchObject({
+          'helm.sh/chart': 'metrics-relay-0.1.0', 'app.kubernetes.io/instance': 'metrics-relay', 'app.kubernetes.io/part-of': 'metrics-relay', 'app.kubernetes.io/managed-by': 'Helm',
+        });
+      }
+    });
+
+    it('runs the sidecar image\'s node-agent bundle on every node with the flags, env and files it needs', () => {
+      const ds = r.one('DaemonSet', AGENT);
+      expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+      const pod = agentPod(r)['spec'];
+      expect(pod).toMatchObject({ serviceAccountName: AGENT, automountServiceAccountToken: true, tolerations: [{ operator: 'Exists' }] });
+      expect(pod['securityContext']).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod['priorityClassName']).toBeUndefined();
+      expect(pod['nodeSelector']).toBeUndefined();
+      const c = agent(r);
+      expect(c['image']).toBe('metrics-relay-sidecar:0.1.0');
+      expect(c['imagePullPolicy']).toBe('IfNotPresent');
+      expect(c['command']).toEqual(['node', '--max-semi-space-size=1', '/app/node-agent.mjs']);
+      expect(c['args']).toEqual([
+        // the address the webhook gives sidecars
+        '--aggregator=metrics-relay-ingest.metrics-relay.svc:9443',
+        '--token-file=/var/run/secrets/metrics-relay/token',
+        '--ca-file=/var/run/secrets/metrics-relay/ca.crt',
+        '--metrics-port=9091',
+        '--interval=5s',
+        '--metrics=cm_*',
+        '--log-level=info',
+      ]);
+      expect(c['env']).toEqual([{ name: 'RELAY_NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } }]);
+      expect(c['ports']).toEqual([{ name: 'metrics', containerPort: 9091, protocol: 'TCP' }]);
+      expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'metrics' });
+      expect(c['livenessProbe']['httpGet']).toEqual({ path: '/healthz', port: 'metrics' });
+      expect(c['resources']).toEqual({ requests: { cpu: '20m', memory: '48Mi' }, limits: { memory: '128Mi' } });
+      expect(c['securityContext']).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(c['volumeMounts']).toEqual([{ name: 'metrics-relay-token', mountPath: '/var/run/secrets/metrics-relay', readOnly: true }]);
+      // Like the injected sidecar's volume: its own token for the aggregator, and the CA sidecars trust.
+      expect(pod['volumes']).toEqual([{
+        name: 'metrics-relay-token',
+        projected: {
+          sources: [
+            { serviceAccountToken: { audience: 'metrics-relay', expirationSeconds: 3600, path: 'token' } },
+            { configMap: { name: 'metrics-relay-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], optional: true } },
+          ],
+        },
+      }]);
+      expect(agentPod(r)['metadata']['annotations']).toEqual({ 'metrics-relay.io/inject': 'false' });
+    });
+
+    it('labels the agents\' pods so that no Service, PDB or anti-affinity of the aggregator selects them', () => {
+      const labels = agentPod(r)['metadata']['labels'] as Record<string, string>;
+      expect(labels).toEqual({ 'app.kubernetes.io/name': AGENT, 'app.kubernetes.io/instance': 'metrics-relay' });
+      expect(r.one('DaemonSet', AGENT)['spec']['selector']['matchLabels']).toEqual(labels);
+      const selects = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+      for (const svc of r.all('Service')) expect(selects(svc['spec']['selector']), svc['metadata']['name']).toBe(false);
+      expect(selects(r.one('PodDisruptionBudget')['spec']['selector']['matchLabels'])).toBe(false);
+      expect(selects(r.one('Deployment')['spec']['selector']['matchLabels'])).toBe(false);
+    });
+
+    it('grants the agents get, list and watch on pods, nothing else', () => {
+      expect(r.one('ClusterRole', AGENT)['rules']).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+      expect(r.one('ClusterRoleBinding', AGENT)).toMatchObject({
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: AGENT },
+        subjects: [{ kind: 'ServiceAccount', name: AGENT, namespace: NS }],
+      });
+      expect(r.one('ServiceAccount', AGENT)['automountServiceAccountToken']).toBeUndefined();
+    });
+
+    it('tells the aggregator the agents\' ServiceAccount; no injection, no webhook caBundle to keep, the CA ConfigMap kept current without create', () => {
+      expect(flag(r, '--node-agent-service-account')).toEqual([`--node-agent-service-account=${NS}:${AGENT}`]);
+      expect(flag(r, '--inject')).toEqual(['--inject-ca-configmap=metrics-relay-ca']);
+      expect(flag(r, '--managed-tls-webhooks')).toEqual([]);
+      expect(container(r)['env']).toBeUndefined();
+      expect(container(r)['args'].at(-1)).toBe(`--node-agent-service-account=${NS}:${AGENT}`);
+      // Rendered empty, like the TLS Secret: the elected replica fills it, and a sync or upgrade leaves it alone.
+      const cm = r.one('ConfigMap', 'metrics-relay-ca');
+      expect(cm['data']).toBeUndefined();
+      expect(r.one('ClusterRole', 'metrics-relay-tls')['rules']).toEqual([
+        { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], resourceNames: ['v1beta2.custom.metrics.k8s.io', 'v1beta1.custom.metrics.k8s.io'], verbs: ['get', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['metrics-relay-ca'], verbs: ['get', 'list', 'watch', 'update'] },
+      ]);
+    });
+
+    it('the aggregator accepts what the chart passes', () => {
+      // NOTE: --node-agent-service-account is parsed once the aggregator has it (issue 16); until then it is set aside.
+      const known = AGGREGATOR_FLAGS.some((f) => (f.name as string) === 'node-agent-service-account');
+      const args = (container(r)['args'] as string[]).slice(1).filter((a) => known || !a.startsWith('--node-agent-service-account='));
+      const cfg = loadAggregatorConfig(args, {});
+      expect(cfg.injection).toBeUndefined();
+      expect(cfg.managedTls).toMatchObject({ webhooks: [], caConfigMap: 'metrics-relay-ca' });
+    });
+  });
+
+  it('mode=both: the webhook and injection as in sidecar mode, plus the agents', async () => {
+    const [both, sidecar] = await Promise.all([template(['mode=both']), template()]);
+    expect(both.one('MutatingWebhookConfiguration')).toEqual(sidecar.one('MutatingWebhookConfiguration'));
+    both.one('DaemonSet', AGENT);
+    expect(container(both)['args']).toEqual([...container(sidecar)['args'], `--node-agent-service-account=${NS}:${AGENT}`]);
+    expect(both.one('ClusterRole', 'metrics-relay-tls')).toEqual(sidecar.one('ClusterRole', 'metrics-relay-tls'));
+    // The webhook never injects into the release namespace, so the agents' CA ConfigMap is rendered there.
+    expect(both.one('ConfigMap', 'metrics-relay-ca')['data']).toBeUndefined();
+    expect(agentCa(both)).toEqual(['configMap', 'metrics-relay-ca']);
+    // With injection off, the agents still get their CA ConfigMap kept current.
+    const off = await template(['mode=both', 'injection.enabled=false']);
+    expect(off.all('MutatingWebhookConfiguration')).toHaveLength(0);
+    expect(flag(off, '--inject')).toEqual(['--inject-ca-configmap=metrics-relay-ca']);
+    expect(off.one('ClusterRole', 'metrics-relay-tls')['rules'].map((rule: Obj) => rule['resources'][0])).toEqual(['apiservices', 'configmaps']);
+  });
+
+  it('mode=sidecar (the default) renders no agent, no agent flag and no CA ConfigMap', async () => {
+    const [explicit, defaults] = await Promise.all([template(['mode=sidecar']), template()]);
+    expect(explicit.raw).toBe(defaults.raw);
+    expect(explicit.all('DaemonSet')).toHaveLength(0);
+    expect(explicit.all('ConfigMap').map((o) => o['metadata']['name'])).toEqual(['metrics-relay-rules']);
+    expect(explicit.raw).not.toContain('node-agent');
+  });
+
+  it('gives the agents the CA sidecars trust, in each TLS mode', async () => {
+    // cert-manager: the ca.crt key of the Secret it writes (sidecars get the same PEM as env RELAY_CA_PEM).
+    const cm = await template(['mode=node', 'certManager.enabled=true']);
+    expect(agentCa(cm)).toEqual(['secret', 'metrics-relay-tls']);
+    expect(cm.all('ConfigMap').map((o) => o['metadata']['name'])).toEqual(['metrics-relay-rules']);
+    expect(flag(cm, '--inject')).toEqual([]);
+    // tls.existingSecret: the CA the chart was given, as a ConfigMap (no node reads the Secret with the key).
+    const own = await template(['mode=node', ...EXISTING_SECRET]);
+    expect(agentCa(own)).toEqual(['configMap', 'metrics-relay-ca']);
+    expect(own.one('ConfigMap', 'metrics-relay-ca')['data']).toEqual({ 'ca.crt': 'foo\n' });
+    // Your CA ConfigMap (e.g. trust-manager's): mounted, not rendered.
+    const yours = await template(['mode=node', 'certManager.enabled=true', 'injection.caConfigMap=relay-ca']);
+    expect(agentCa(yours)).toEqual(['configMap', 'relay-ca']);
+    expect(yours.all('ConfigMap').map((o) => o['metadata']['name'])).toEqual(['metrics-relay-rules']);
+    // Managed TLS under your name: rendered empty under that name and kept current by the aggregator.
+    const named = await template(['mode=node', 'injection.caConfigMap=relay-ca']);
+    expect(agentCa(named)).toEqual(['configMap', 'relay-ca']);
+    expect(named.one('ConfigMap', 'relay-ca')['data']).toBeUndefined();
+    expect(flag(named, '--inject')).toEqual(['--inject-ca-configmap=relay-ca']);
+  });
+
+  it('out of cluster: the agents stream to outOfCluster.address on ports.ingest; NOTES print the aggregator\'s flags', async () => {
+    const given = await template(['mode=node', ...OUT_OF_CLUSTER]);
+    expect(agentArgs(given)).toContain('--aggregator=127.0.0.1:9443');
+    expect(agentCa(given)).toEqual(['configMap', 'metrics-relay-ca']);
+    expect(given.one('ConfigMap', 'metrics-relay-ca')['data']).toEqual({ 'ca.crt': 'foo\n' });
+    expect(given.all('Deployment')).toHaveLength(0);
+    const managed = await template(['mode=node', 'outOfCluster.enabled=true', 'outOfCluster.address=relay.example', 'ports.ingest=7444']);
+    expect(agentArgs(managed)).toContain('--aggregator=relay.example:7444');
+    expect(managed.one('ConfigMap', 'metrics-relay-ca')['data']).toBeUndefined();
+
+    const notes = async (sets: string[]) => (await helm(['install', 'metrics-relay', CHART, '--namespace', NS, '--dry-run=client', ...sets.flatMap((s) => ['--set', s])])).stdout;
+    const node = await notes(['mode=node', 'outOfCluster.enabled=true', 'ports.ingest=7444']);
+    expect(node).toContain(`--ingest-port=7444 --node-agent-service-account=${NS}:${AGENT} \\\n       --inject-ca-configmap=metrics-relay-ca\n`);
+    expect(node).toContain('Node mode registers no webhook');
+    expect(await notes(['mode=both', ...OUT_OF_CLUSTER])).toContain(`--ingest-port=9443 --node-agent-service-account=${NS}:${AGENT} [--inject-image=IMAGE --inject-aggregator=HOST:PORT]`);
+    expect(await notes(OUT_OF_CLUSTER)).not.toContain('node-agent');
+  });
+
+  it('values reach the agents: image, port, resources, scheduling, annotations, rollout, scrape defaults and log level', async () => {
+    const r = await template([
+      'mode=node', 'nodeAgent.image.repository=reg.example/side', 'nodeAgent.image.tag=1.2.3', 'nodeAgent.image.pullPolicy=Always',
+      'nodeAgent.metricsPort=9100', 'nodeAgent.resources.requests.memory=64Mi', 'nodeAgent.resources.limits.memory=256Mi',
+      'nodeAgent.tolerations[0].key=dedicated', 'nodeAgent.tolerations[0].operator=Exists', 'nodeAgent.nodeSelector.pool=apps',
+      'nodeAgent.priorityClassName=system-node-critical', 'nodeAgent.podAnnotations.team=platform', 'nodeAgent.updateStrategy.rollingUpdate.maxUnavailable=2',
+      'injection.interval=1s', 'injection.metrics=cm_*\\,app_requests_total', 'logLevel=debug',
+    ], { release: 'prod', namespace: 'monitoring' });
+    const name = 'prod-metrics-relay-node-agent';
+    const tpl = r.one('DaemonSet', name)['spec']['template'];
+    expect(tpl['spec']).toMatchObject({ nodeSelector: { pool: 'apps' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }], priorityClassName: 'system-node-critical', serviceAccountName: name });
+    expect(tpl['metadata']['annotations']).toEqual({ 'metrics-relay.io/inject': 'false', team: 'platform' });
+    expect(r.one('DaemonSet', name)['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } });
+    const c = tpl['spec']['containers'][0];
+    expect(c).toMatchObject({ image: 'reg.example/side:1.2.3', imagePullPolicy: 'Always', ports: [{ name: 'metrics', containerPort: 9100, protocol: 'TCP' }] });
+    expect(c['resources']).toEqual({ requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+    expect(c['args']).toEqual([
+      '--aggregator=prod-metrics-relay-ingest.monitoring.svc:9443', '--token-file=/var/run/secrets/metrics-relay/token', '--ca-file=/var/run/secrets/metrics-relay/ca.crt',
+      '--metrics-port=9100', '--interval=1s', '--metrics=cm_*,app_requests_total', '--log-level=debug',
+    ]);
+    expect(r.one('ClusterRoleBinding', name)['subjects']).toEqual([{ kind: 'ServiceAccount', name, namespace: 'monitoring' }]);
+    expect(container(r)['args']).toContain(`--node-agent-service-account=monitoring:${name}`);
+  });
+
+  it('the NetworkPolicy of the chart README lets exactly the agents\' pods in', async () => {
+    const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## NetworkPolicies'));
+    const policy = loadAllYaml(/```yaml\n([\s\S]*?)```/.exec(section)![1]!)[0] as Obj;
+    expect(policy).toMatchObject({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', spec: { policyTypes: ['Ingress'] } });
+    // NB: loadAllYaml builds client-node's typed model, which names `from` `_from` (a reserved word in TypeScript).
+    const from = policy['spec']['ingress'][0]['_from'] as Obj[];
+    // One peer: namespace AND pods (two peers would let in every pod of the namespace, and the agents of any).
+    expect(from).toHaveLength(1);
+    const r = await template(['mode=node']);
+    expect(from[0]!['namespaceSelector']).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': NS } });
+    expect(from[0]!['podSelector']).toEqual({ matchLabels: agentPod(r)['metadata']['labels'] });
   });
 });
 
@@ -624,6 +848,10 @@ describe('bad values fail the install with a message naming them', () => {
     [['tls.managed.overlap=soon'], "at '/tls/managed/overlap': 'soon' does not match pattern"],
     [['tls.existingSecret=Corp_TLS', 'tls.caBundle=Zm9vCg=='], "at '/tls/existingSecret'"],
     [['outOfCluster.enabled=true', 'outOfCluster.caBundle=Zm9vCg==', 'certManager.enabled=true'], 'outOfCluster.enabled and certManager.enabled cannot both be set'],
+    [['mode=nodes'], "at '/mode': value must be one of 'sidecar', 'node', 'both'"],
+    [['mode=node', 'nodeAgent.metricsPort=0'], "at '/nodeAgent/metricsPort': minimum: got 0, want 1"],
+    [['mode=node', 'nodeAgent.updateStrategy.rollingUpdate.maxUnavailable=ten'], "at '/nodeAgent/updateStrategy/rollingUpdate/maxUnavailable'"],
+    [['nodeAgent.interval=1s'], "additional properties 'interval' not allowed"],
   ];
   for (const [sets, message] of cases) {
     it(sets.join(' '), async () => {

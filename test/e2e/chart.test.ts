@@ -109,6 +109,19 @@ describe('chart', () => {
     expect(out).not.toContain('insecureSkipTLSVerify');
   });
 
+  it('mode=both and mode=node: the node agents\' DaemonSet, RBAC and CA ConfigMap pass the API server\'s validation', async () => {
+    const both = await validated('mode=both');
+    const ds = both.find((o) => o.kind === 'DaemonSet')!;
+    expect(ds.metadata.name).toBe('metrics-relay-node-agent');
+    expect(ds.spec.updateStrategy).toMatchObject({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+    expect(ds.spec.template.spec.volumes[0].projected.sources[0].serviceAccountToken).toMatchObject({ audience: 'metrics-relay', expirationSeconds: 3600, path: 'token' });
+    expect(both.filter((o) => o.metadata.name === 'metrics-relay-node-agent').map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount']);
+    expect(both.some((o) => o.kind === 'MutatingWebhookConfiguration')).toBe(true);
+    const node = await validated('mode=node', 'tls.existingSecret=corp-tls', 'tls.caBundle=Zm9vCg==');
+    expect(node.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'metrics-relay-ca')!.data).toEqual({ 'ca.crt': 'foo\n' });
+    expect(node.some((o) => o.kind === 'MutatingWebhookConfiguration')).toBe(false);
+  });
+
   it('rejects bad values at install with messages naming them', async () => {
     const err = await template('replicaCount=0', 'ports.api=70000', 'logLevel=loud', 'warmup=soon').then(() => undefined, (e: { stderr: string }) => e.stderr);
     expect(err).toContain("at '/replicaCount': minimum: got 0, want 1");
@@ -135,5 +148,15 @@ describe('chart', () => {
     await run(helm, [...install, '--set', 'logLevel=debug'], { env });
     expect((await secret()).data).toEqual(written);
     expect(await apiCa()).toBe(written['ca.crt']);
+
+    // To node mode: the webhook goes, the agents' CA ConfigMap comes empty; what the leader writes into it stays.
+    await run(helm, [...install, '--set', 'mode=node'], { env });
+    await expect(k(['get', 'mutatingwebhookconfiguration', 'metrics-relay-injector'])).rejects.toThrow(/NotFound|not found/);
+    const caMap = async () => JSON.parse(await k(['get', 'configmap', 'metrics-relay-ca', '-n', 'metrics-relay', '-o', 'json'])) as { data?: Record<string, string> };
+    expect((await caMap()).data).toBeUndefined();
+    await k(['patch', 'configmap', 'metrics-relay-ca', '-n', 'metrics-relay', '--type=merge', '-p', JSON.stringify({ data: { 'ca.crt': 'ca' } })]);
+    await run(helm, [...install, '--set', 'mode=node', '--set', 'logLevel=debug'], { env });
+    expect((await caMap()).data).toEqual({ 'ca.crt': 'ca' });
+    expect((await secret()).data).toEqual(written);
   });
 });

@@ -93,6 +93,69 @@ Where TLS comes from, one of:
 {{- end -}}
 {{- end -}}
 
+{{/*
+Mode switches ("true" or empty), from `mode` (sidecar | node | both):
+  webhook    the MutatingWebhookConfiguration is rendered and the aggregator injects sidecars (never in node mode)
+  nodeAgent  the node-agent DaemonSet, its ServiceAccount and RBAC are rendered
+*/}}
+{{- define "metrics-relay.webhook" -}}
+{{- if and .Values.injection.enabled (ne .Values.mode "node") }}true{{ end -}}
+{{- end -}}
+
+{{- define "metrics-relay.nodeAgent" -}}
+{{- if has .Values.mode (list "node" "both") }}true{{ end -}}
+{{- end -}}
+
+{{/* The node agents' DaemonSet, ServiceAccount and ClusterRole(Binding). */}}
+{{- define "metrics-relay.nodeAgentName" -}}
+{{- include "metrics-relay.fullname" . -}}-node-agent
+{{- end -}}
+
+{{/*
+Labels that select the node agents' pods. Their name differs from the aggregator's: the aggregator's Services and
+PDB select on name and instance alone, and must never pick an agent.
+*/}}
+{{- define "metrics-relay.nodeAgentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "metrics-relay.name" . }}-node-agent
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "metrics-relay.nodeAgentLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "metrics-relay.nodeAgentSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: node-agent
+app.kubernetes.io/part-of: metrics-relay
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* What node agents stream to: the address injected sidecars get, or the out-of-cluster aggregator's ingest port. */}}
+{{- define "metrics-relay.nodeAgentAggregator" -}}
+{{- if .Values.outOfCluster.enabled -}}
+{{- printf "%s:%d" .Values.outOfCluster.address (int .Values.ports.ingest) -}}
+{{- else -}}
+{{- include "metrics-relay.ingestAddress" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where the node agents read the aggregator's CA (the same CA sidecars get), as "<kind> <name>":
+  configMap <caConfigMapName>  managed TLS (<fullname>-ca, rendered empty in the release namespace and filled by
+                               the elected replica), or your injection.caConfigMap
+  configMap <fullname>-ca      tls.existingSecret / outOfCluster.caBundle: rendered from that value
+  secret <tlsSecretName>       cert-manager: the ca.crt key of the Secret it writes (only that key is mounted)
+*/}}
+{{- define "metrics-relay.nodeAgentCa" -}}
+{{- $mode := include "metrics-relay.tlsMode" . -}}
+{{- if include "metrics-relay.caConfigMapName" . -}}
+configMap {{ include "metrics-relay.caConfigMapName" . }}
+{{- else if eq $mode "certManager" -}}
+secret {{ include "metrics-relay.tlsSecretName" . }}
+{{- else -}}
+configMap {{ include "metrics-relay.fullname" . }}-ca
+{{- end -}}
+{{- end -}}
+
 {{/* Names of the APIServices, one per line (the registrations and managed TLS's RBAC list the same ones). */}}
 {{- define "metrics-relay.apiServiceNames" -}}
 v1beta2.custom.metrics.k8s.io
@@ -129,6 +192,10 @@ v1beta1.external.metrics.k8s.io
 {{- printf "%s:%s" .Values.injection.image.repository (.Values.injection.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{- define "metrics-relay.nodeAgentImage" -}}
+{{- printf "%s:%s" .Values.nodeAgent.image.repository (.Values.nodeAgent.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
 {{/* Checks the schema cannot express; fails the render with a message naming the values. */}}
 {{- define "metrics-relay.validate" -}}
 {{- $p := .Values.ports -}}
@@ -138,7 +205,7 @@ v1beta1.external.metrics.k8s.io
 {{- if and .Values.outOfCluster.enabled .Values.certManager.enabled -}}
 {{- fail "outOfCluster.enabled and certManager.enabled cannot both be set: out of cluster, the aggregator's CA is given in outOfCluster.caBundle" -}}
 {{- end -}}
-{{- if and .Values.injection.enabled .Values.injection.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- if and (include "metrics-relay.webhook" .) .Values.injection.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
 {{- fail (printf "injection.nativeSidecar needs Kubernetes 1.29 or later (native sidecar containers: beta and on by default from 1.29, GA in 1.33); this cluster is %s" .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- if and .Values.tls.existingSecret .Values.certManager.enabled -}}
@@ -158,7 +225,7 @@ v1beta1.external.metrics.k8s.io
 - --managed-tls-lease={{ include "metrics-relay.tlsLeaseName" . }}
 - --managed-tls-hosts={{ join "," $hosts }}
 - --managed-tls-apiservices={{ include "metrics-relay.apiServiceNames" . | splitList "\n" | join "," }}
-{{- if .Values.injection.enabled }}
+{{- if include "metrics-relay.webhook" . }}
 - --managed-tls-webhooks={{ include "metrics-relay.webhookName" . }}
 {{- end }}
 - --managed-tls-ca-validity={{ .Values.tls.managed.caValidity }}

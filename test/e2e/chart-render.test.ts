@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { AGGREGATOR_FLAGS, loadAggregatorConfig } from '../../aggregator/src/config.js';
+import { loadAggregatorConfig } from '../../aggregator/src/config.js';
 import { compileRules } from '../../aggregator/src/rules.js';
 import { ROOT } from '../helpers/processes.js';
 
@@ -535,11 +535,11 @@ describe('mode: node agents', () => {
     });
 
     it('tells the aggregator the agents\' ServiceAccount; no injection, no webhook caBundle to keep, the CA ConfigMap kept current without create', () => {
-      expect(flag(r, '--node-agent-service-account')).toEqual([`--node-agent-service-account=${NS}:${AGENT}`]);
+      expect(flag(r, '--node-agent-service-account')).toEqual([`--node-agent-service-account=${NS}/${AGENT}`]);
       expect(flag(r, '--inject')).toEqual(['--inject-ca-configmap=metrics-relay-ca']);
       expect(flag(r, '--managed-tls-webhooks')).toEqual([]);
       expect(container(r)['env']).toBeUndefined();
-      expect(container(r)['args'].at(-1)).toBe(`--node-agent-service-account=${NS}:${AGENT}`);
+      expect(container(r)['args'].at(-1)).toBe(`--node-agent-service-account=${NS}/${AGENT}`);
       // Rendered empty, like the TLS Secret: the elected replica fills it, and a sync or upgrade leaves it alone.
       const cm = r.one('ConfigMap', 'metrics-relay-ca');
       expect(cm['data']).toBeUndefined();
@@ -550,10 +550,8 @@ describe('mode: node agents', () => {
     });
 
     it('the aggregator accepts what the chart passes', () => {
-      // NOTE: --node-agent-service-account is parsed once the aggregator has it (issue 16); until then it is set aside.
-      const known = AGGREGATOR_FLAGS.some((f) => (f.name as string) === 'node-agent-service-account');
-      const args = (container(r)['args'] as string[]).slice(1).filter((a) => known || !a.startsWith('--node-agent-service-account='));
-      const cfg = loadAggregatorConfig(args, {});
+      const cfg = loadAggregatorConfig((container(r)['args'] as string[]).slice(1), {});
+      expect(cfg.nodeAgentServiceAccount).toBe(`${NS}:${AGENT}`);
       expect(cfg.injection).toBeUndefined();
       expect(cfg.managedTls).toMatchObject({ webhooks: [], caConfigMap: 'metrics-relay-ca' });
     });
@@ -563,7 +561,7 @@ describe('mode: node agents', () => {
     const [both, sidecar] = await Promise.all([template(['mode=both']), template()]);
     expect(both.one('MutatingWebhookConfiguration')).toEqual(sidecar.one('MutatingWebhookConfiguration'));
     both.one('DaemonSet', AGENT);
-    expect(container(both)['args']).toEqual([...container(sidecar)['args'], `--node-agent-service-account=${NS}:${AGENT}`]);
+    expect(container(both)['args']).toEqual([...container(sidecar)['args'], `--node-agent-service-account=${NS}/${AGENT}`]);
     expect(both.one('ClusterRole', 'metrics-relay-tls')).toEqual(sidecar.one('ClusterRole', 'metrics-relay-tls'));
     // The webhook never injects into the release namespace, so the agents' CA ConfigMap is rendered there.
     expect(both.one('ConfigMap', 'metrics-relay-ca')['data']).toBeUndefined();
@@ -616,9 +614,9 @@ describe('mode: node agents', () => {
 
     const notes = async (sets: string[]) => (await helm(['install', 'metrics-relay', CHART, '--namespace', NS, '--dry-run=client', ...sets.flatMap((s) => ['--set', s])])).stdout;
     const node = await notes(['mode=node', 'outOfCluster.enabled=true', 'ports.ingest=7444']);
-    expect(node).toContain(`--ingest-port=7444 --node-agent-service-account=${NS}:${AGENT} \\\n       --inject-ca-configmap=metrics-relay-ca\n`);
+    expect(node).toContain(`--ingest-port=7444 --node-agent-service-account=${NS}/${AGENT} \\\n       --inject-ca-configmap=metrics-relay-ca\n`);
     expect(node).toContain('Node mode registers no webhook');
-    expect(await notes(['mode=both', ...OUT_OF_CLUSTER])).toContain(`--ingest-port=9443 --node-agent-service-account=${NS}:${AGENT} [--inject-image=IMAGE --inject-aggregator=HOST:PORT]`);
+    expect(await notes(['mode=both', ...OUT_OF_CLUSTER])).toContain(`--ingest-port=9443 --node-agent-service-account=${NS}/${AGENT} [--inject-image=IMAGE --inject-aggregator=HOST:PORT]`);
     expect(await notes(OUT_OF_CLUSTER)).not.toContain('node-agent');
   });
 
@@ -643,7 +641,7 @@ describe('mode: node agents', () => {
       '--metrics-port=9100', '--interval=1s', '--metrics=cm_*,app_requests_total', '--log-level=debug',
     ]);
     expect(r.one('ClusterRoleBinding', name)['subjects']).toEqual([{ kind: 'ServiceAccount', name, namespace: 'monitoring' }]);
-    expect(container(r)['args']).toContain(`--node-agent-service-account=monitoring:${name}`);
+    expect(container(r)['args']).toContain(`--node-agent-service-account=monitoring/${name}`);
   });
 
   it('the NetworkPolicy of the chart README lets exactly the agents\' pods in', async () => {

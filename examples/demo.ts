@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/src/errors.js';
 import { parseFlags, type FlagSpec } from '../common/src/flags.js';
@@ -10,7 +13,8 @@ export const DEMO_FLAGS = [
   { name: 'load', kind: 'bool', default: true, help: 'drive connections up and down on the example apps (--load=false to leave them alone)' },
   { name: 'target', kind: 'int', default: 5, help: 'AverageValue target of the HPA the demo simulates (connections per pod)' },
   { name: 'duration', kind: 'duration', help: 'stop by itself after this long (default: run until Ctrl-C)' },
-  { name: 'interval', kind: 'duration', default: '1s', help: 'sidecar scrape interval' },
+  { name: 'interval', kind: 'duration', default: '1s', help: 'scrape interval' },
+  { name: 'mode', kind: 'string', default: 'sidecar', help: 'who scrapes the apps: a sidecar each (sidecar), or one node agent for all of them (node)' },
 ] as const satisfies readonly FlagSpec[];
 
 /** Fixed, documented ports. The demo refuses to start (naming the port) if one is taken. */
@@ -34,6 +38,7 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
   const intervalMs = f.interval;
   const target = f.target;
   if (target <= 0) throw new ConfigError('--target must be positive');
+  if (f.mode !== 'sidecar' && f.mode !== 'node') throw new ConfigError(`--mode must be sidecar or node, got "${f.mode}"`);
   const all = [...DEMO_PORTS.aggregators.flatMap((a) => [a.api, a.ingest, a.metrics]), ...DEMO_PORTS.apps, ...DEMO_PORTS.sidecars];
   for (const port of all) {
     if (!(await portFree(port))) throw new ConfigError(`port ${port} on 127.0.0.1 is already in use; the demo uses fixed ports (${all.join(', ')}). Stop whatever holds it and try again`);
@@ -71,19 +76,26 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
   const aggregatorList = DEMO_PORTS.aggregators.map((a) => `127.0.0.1:${a.ingest}`).join(',');
   DEMO_PORTS.apps.forEach((port, i) => {
     start(`app-${i + 1}`, [APP, '--port', String(port)]);
+    if (f.mode !== 'sidecar') return;
     start(`sidecar-${i + 1}`, [
       CLI, 'sidecar', '--target', `http://127.0.0.1:${port}/metrics`, '--aggregator', aggregatorList, '--insecure',
       '--interval', `${intervalMs}ms`, '--pod-name', `web-${i + 1}`, '--pod-namespace', NAMESPACE, '--pod-uid', `demo-uid-${i + 1}`,
       '--pod-labels', 'app=web', '--metrics-port', String(DEMO_PORTS.sidecars[i]), '--log-level', 'warn',
     ]);
   });
+  if (f.mode === 'node') {
+    // The pods as the node agent's informer would list them: one node, the apps as its pods.
+    const podsFile = join(mkdtempSync(join(tmpdir(), 'metrics-relay-demo-')), 'pods.json');
+    writeFileSync(podsFile, JSON.stringify(demoPods(`${intervalMs}ms`)));
+    start('node-agent', [CLI, 'node-agent', '--node-name', DEMO_NODE, '--pods-file', podsFile, '--aggregator', aggregatorList, '--insecure', '--metrics-port', String(DEMO_PORTS.sidecars[0]), '--log-level', 'warn']);
+  }
   for (const c of children) c.once('exit', (code) => !stopping && logs.push(`a demo process exited with ${code}`));
 
   const api = DEMO_PORTS.aggregators[0]!.api;
   const podsPath = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${NAMESPACE}/pods/%2A/${METRIC}?labelSelector=app%3Dweb`;
   const servicePath = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${NAMESPACE}/services/web/${METRIC}`;
   const header = [
-    'metrics-relay demo: 3 example apps (web-1..3) with sidecars, 2 aggregator replicas (--standalone), scrape interval ' + `${intervalMs}ms`,
+    `metrics-relay demo: 3 example apps (web-1..3) ${f.mode === 'node' ? `scraped by one node agent (node ${DEMO_NODE})` : 'with sidecars'}, 2 aggregator replicas (--standalone), scrape interval ${intervalMs}ms`,
     'Try, while it runs:',
     `  curl -sk 'https://127.0.0.1:${api}${podsPath}'`,
     `  curl -sk 'https://127.0.0.1:${api}${servicePath}'`,
@@ -120,6 +132,18 @@ export async function runDemo(argv: string[], env: NodeJS.ProcessEnv): Promise<v
 }
 
 const tty = (): boolean => process.stdout.isTTY === true;
+
+const DEMO_NODE = 'demo-node';
+
+/** The demo's apps as a v1 PodList on one node, opted in, each reached at 127.0.0.1 on its own port. */
+function demoPods(interval: string): { apiVersion: string; kind: string; items: unknown[] } {
+  const items = DEMO_PORTS.apps.map((port, i) => ({
+    metadata: { namespace: NAMESPACE, name: `web-${i + 1}`, uid: `demo-uid-${i + 1}`, labels: { app: 'web' }, annotations: { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/port': String(port), 'metrics-relay.io/interval': interval } },
+    spec: { nodeName: DEMO_NODE, containers: [{ name: 'app', ports: [{ containerPort: port }] }] },
+    status: { phase: 'Running', podIP: '127.0.0.1' },
+  }));
+  return { apiVersion: 'v1', kind: 'PodList', items };
+}
 
 /**
  * Polls each aggregator's /healthz until both answer, saying meanwhile what it waits for. Returns undefined when

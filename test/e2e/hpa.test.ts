@@ -385,7 +385,9 @@ describe('10. Node mode: one agent process stands in for a node', () => {
   const ns = 'nodemode';
   const agents: RelayProcess[] = [];
   let web: LocalKubelet;
-  const ingestList = () => aggregators.filter((a): a is RelayProcess => a !== undefined && a.child.exitCode === null).map((a) => `127.0.0.1:${a.ports['ingest']}`).join(',');
+  // NOTE: a killed replica has signalCode set and exitCode null.
+  const alive = () => aggregators.filter((a): a is RelayProcess => a !== undefined && a.child.exitCode === null && a.child.signalCode === null);
+  const ingestList = () => alive().map((a) => `127.0.0.1:${a.ports['ingest']}`).join(',');
 
   /** The node agent's own pod (a DaemonSet's, bound to `node`) and a node agent process with its bound token. */
   async function startAgent(agentPodNode: string, watchNode: string): Promise<RelayProcess> {
@@ -468,7 +470,7 @@ describe('10. Node mode: one agent process stands in for a node', () => {
     await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'other', { app: 'other' }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' }));
     other.start();
     await until('the pod on node-b', async () => (other.names().length === 1 ? true : undefined));
-    const agg = aggregators.find((a): a is RelayProcess => a !== undefined && a.child.exitCode === null)!;
+    const agg = alive()[0]!;
     const refused = async () => Number(/metrics_relay_aggregator_rejected_reports_total\{reason="pod_not_on_node"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${agg.ports['metrics']}/metrics`)).text())?.[1] ?? 0);
     const before = await refused();
     const forged = await startAgent('node-a', 'node-b');

@@ -67,6 +67,25 @@ describe('README', () => {
     expect(stdout.trim()).toBe('');
   });
 
+  it('--mode node: one node agent scrapes the three apps instead of three sidecars', async () => {
+    let text = '';
+    const node = spawn(NODE, [CLI, 'demo', '--mode', 'node', '--duration', '30s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    node.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+    node.stderr!.on('data', (c: Buffer) => (text += c.toString()));
+    try {
+      await eventually(() => (/web-1\s+\d+[\s\S]*web-2\s+\d+[\s\S]*web-3\s+\d+/.test(text) ? true : undefined), 25_000, 200).catch((err: Error) => {
+        throw new Error(`${err.message}; the demo printed:\n${text}`);
+      });
+      expect(text).toContain('scraped by one node agent (node demo-node)');
+      const { stdout } = await run('bash', ['-c', 'ps -eo args | grep -E "metrics-relay.js (sidecar|node-agent)" | grep -v grep || true']);
+      expect(stdout).toMatch(/node-agent --node-name demo-node/);
+      expect(stdout).not.toMatch(/metrics-relay.js sidecar/);
+    } finally {
+      node.kill('SIGINT');
+      await new Promise((r) => node.once('exit', r));
+    }
+  });
+
   it('names the port when one is taken', async () => {
     const blocker = spawn(NODE, ['-e', "require('net').createServer().listen(8082, '127.0.0.1')"], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));

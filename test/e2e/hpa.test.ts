@@ -443,6 +443,8 @@ describe('10. Node mode: one agent process stands in for a node', () => {
 
   it('a pod leaving the node loses its values at once (the agent says Goodbye; no waiting for staleness)', async () => {
     await kubectl(kc, ['delete', 'hpa', 'web', '-n', ns]);
+    // The pods the scale-down removed are stopped by the next kubelet sync: pick the one that stays.
+    await until('1 pod on node-a', async () => (web.names().length === 1 ? true : undefined));
     const [pod] = web.names();
     await web.app(pod!, 'set?connections=2');
     const path = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/pods/${pod}/cm_connection_count`;

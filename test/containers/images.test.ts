@@ -118,7 +118,7 @@ describe('container images', () => {
     const agent = await start(
       'node-agent',
       new LoopbackContainer(SIDECAR_IMAGE)
-        .withEntrypoint(['node', '--max-semi-space-size=1', '/app/node-agent.mjs'])
+        .withEntrypoint(['node', '--lite-mode', '--max-semi-space-size=1', '/app/node-agent.mjs'])
         .withCopyFilesToContainer([{ source: podsFile, target: '/tmp/pods.json', mode: 0o644 }])
         .withCommand(['--node-name', 'node-1', '--pods-file', '/tmp/pods.json', '--aggregator', 'aggregator:9443', '--insecure']),
       /node agent started/,

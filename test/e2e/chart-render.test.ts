@@ -484,7 +484,7 @@ describe('mode: node agents', () => {
       const c = agent(r);
       expect(c['image']).toBe('metrics-relay-sidecar:0.1.0');
       expect(c['imagePullPolicy']).toBe('IfNotPresent');
-      expect(c['command']).toEqual(['node', '--max-semi-space-size=1', '/app/node-agent.mjs']);
+      expect(c['command']).toEqual(['node', '--lite-mode', '--max-semi-space-size=1', '/app/node-agent.mjs']);
       expect(c['args']).toEqual([
         // the address the webhook gives sidecars
         '--aggregator=metrics-relay-ingest.metrics-relay.svc:9443',

@@ -441,6 +441,23 @@ describe('10. Node mode: one agent process stands in for a node', () => {
     expect((await hpaStatus(ns, 'web')).conditions?.find((c) => c.type === 'ScalingActive')?.status).toBe('True');
   });
 
+  it('an HPA on a Service sees the sum over its pods on the node (Object metric)', async () => {
+    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' }).replace('"replicas":1', '"replicas":2'));
+    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: ns }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } }));
+    const api = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=api', node: { name: 'node-a', subnet: 12 }, log });
+    kubelets.push(api);
+    api.start();
+    await until('2 api pods on node-a', async () => (api.names().length === 2 ? true : undefined));
+    const [a, b] = api.names();
+    await api.app(a!, 'set?connections=30');
+    await api.app(b!, 'set?connections=12');
+    const target = JSON.parse(hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 2));
+    target.spec.minReplicas = 2;
+    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify(target));
+    await until('the sum 42 in the HPA status', async () => ((await hpaStatus(ns, 'api')).currentMetrics?.[0]?.object?.current?.value === '42' ? true : undefined));
+    await kubectl(kc, ['delete', 'hpa', 'api', '-n', ns]);
+  });
+
   it('a pod leaving the node loses its values at once (the agent says Goodbye; no waiting for staleness)', async () => {
     await kubectl(kc, ['delete', 'hpa', 'web', '-n', ns]);
     // The pods the scale-down removed are stopped by the next kubelet sync: pick the one that stays.

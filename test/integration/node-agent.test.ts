@@ -92,6 +92,9 @@ describe('node agent', () => {
     writePods();
     const [answer] = await onBoth('web-3', (v) => /cannot reach/.test(v), 10_000);
     expect(answer).toMatch(/^404: the server could not find the metric cm_connection_count for pods in namespace node: .*the pod's node agent reports.*node agent cannot reach 127\.0\.3\.3:8080: connect ECONNREFUSED 127\.0\.3\.3:8080/);
+    // The status page lists the pod with the same reason.
+    const page = (await get(`http://127.0.0.1:${aggs[1]!.ports['metrics']}/`)).text;
+    expect(page).toMatch(/<td>web-3<\/td>.*node agent cannot reach 127\.0\.3\.3:8080: connect ECONNREFUSED/);
     expect(await served(0, 'web-2')).toBe('7');
   });
 

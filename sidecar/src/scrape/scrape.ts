@@ -71,30 +71,35 @@ const http = require('node:http') as typeof import('node:http');
 
 /**
  * The bytes of the scrape in progress, in one buffer kept from scrape to scrape (a scrape target has one scrape at
- * a time, and the parse copies what it keeps), grown to the largest body up to the cap and let go after a body that
- * used less than a quarter of it. Socket chunks are copied in as they come, so the body is never held twice.
+ * a time, and the parse copies what it keeps), sized to the declared length, or for a body without one to twice the
+ * last body (at least 64 KiB) and, should that not do, once to the cap; let go after a body that used less than a
+ * quarter of a large buffer. Socket chunks are copied in as they come, so the body is never held twice.
  */
 class BodyBuffer {
-  private bytes = Buffer.alloc(0);
+  private bytes: Buffer = Buffer.alloc(0);
   private size = 0;
+  private lastSize = 0;
   private sinceCollected = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  /**
-   * @param expected the declared content-length, or -1. NOTE: without one the buffer is made as large as the cap at
-   * once: allocUnsafe leaves its pages untouched, and the system makes only the pages a body fills resident, so this
-   * costs what is read, with no copy on growth.
-   */
+  /** @param expected the declared content-length, or -1. */
   reset(expected: number): void {
     this.size = 0;
     this.sinceCollected = 0;
-    const wanted = expected >= 0 ? expected : this.maxBytes;
-    if (wanted > this.bytes.length) this.bytes = Buffer.allocUnsafe(wanted);
+    const wanted = expected >= 0 ? expected : Math.min(this.maxBytes, Math.max(SMALL_BUFFER_BYTES, 2 * this.lastSize));
+    if (wanted > this.bytes.length) this.bytes = allocate(wanted);
   }
 
   /** Callers check the cap first: the buffer never grows past it. */
   append(chunk: Buffer): void {
+    if (this.size + chunk.length > this.bytes.length) {
+      // NOTE: straight to the cap, not doubling: one copy at most, and the pages a body does not fill stay untouched
+      // (allocUnsafeSlow leaves them unmapped until written).
+      const grown = allocate(this.maxBytes);
+      this.bytes.copy(grown, 0, 0, this.size);
+      this.bytes = grown;
+    }
     chunk.copy(this.bytes, this.size);
     this.size += chunk.length;
     // NOTE: each socket chunk is a new allocation outside V8's heap, freed only when a GC finds it dead; a large
@@ -115,11 +120,21 @@ class BodyBuffer {
     return this.bytes.subarray(0, this.size);
   }
 
-  /** After the body was parsed (or failed): a body much smaller than the buffer lets the buffer go. */
+  /** After the body was parsed (or failed): a large buffer that the body used less than a quarter of is let go. */
   done(): void {
-    if (this.size * 4 < this.bytes.length) this.bytes = Buffer.alloc(0);
+    this.lastSize = this.size;
+    if (this.bytes.length > SMALL_BUFFER_BYTES && this.size * 4 < this.bytes.length) this.bytes = Buffer.alloc(0);
   }
 }
+
+/** The buffer a body without a declared length starts in, and the size below which a buffer is always kept. */
+const SMALL_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * A buffer of its own: Buffer.allocUnsafe hands out slices of a shared 64 KiB pool for small sizes, and a kept slice
+ * would keep its whole pool block (the node agent keeps one buffer per pod).
+ */
+const allocate = (bytes: number): Buffer => Buffer.allocUnsafeSlow(bytes);
 
 function get(target: URL, timeoutMs: number, maxBytes: number, buffer: BodyBuffer): Promise<{ body: Buffer; contentType: string | undefined }> {
   return new Promise((resolve, reject) => {

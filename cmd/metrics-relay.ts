@@ -4,9 +4,10 @@
 import { aggregatorCommand } from './aggregator.js';
 import { runCommand, type Command } from './command.js';
 import { demoCommand } from './demo.js';
+import { nodeAgentCommand } from './node-agent.js';
 import { sidecarCommand } from './sidecar.js';
 
-const COMMANDS: readonly Command[] = [aggregatorCommand, sidecarCommand, demoCommand];
+const COMMANDS: readonly Command[] = [aggregatorCommand, sidecarCommand, nodeAgentCommand, demoCommand];
 
 const [name, ...rest] = process.argv.slice(2);
 const command = COMMANDS.find((c) => c.name === name);

@@ -47,6 +47,7 @@ export const AGGREGATOR_FLAGS = [
   { name: 'inject-cpu-request', kind: 'string', default: '10m', help: 'CPU request of the injected sidecar' },
   { name: 'inject-memory-request', kind: 'string', default: '32Mi', help: 'memory request of the injected sidecar' },
   { name: 'inject-memory-limit', kind: 'string', default: '64Mi', help: 'memory limit of the injected sidecar' },
+  { name: 'node-agent-service-account', kind: 'string', help: "NAMESPACE/NAME of the node agents' ServiceAccount: a stream with its token reports for the pods on its agent's node (their spec.nodeName), and is refused for any other" },
   { name: 'managed-tls-secret', kind: 'string', help: 'NAMESPACE/NAME of the Secret in which the aggregator keeps its own CA and serving certificate (managed TLS; excludes --tls-cert-file)' },
   { name: 'managed-tls-lease', kind: 'string', help: 'Lease (in the Secret\'s namespace) electing the replica that rotates (default: the Secret\'s name)' },
   { name: 'managed-tls-hosts', kind: 'string', help: 'comma list of DNS names and IPs of the serving certificate (required with --managed-tls-secret)' },
@@ -69,6 +70,8 @@ export interface AggregatorConfig {
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   standalone: boolean;
+  /** The node agents' ServiceAccount as `namespace:name` (how TokenReview names its user); undefined: no node agents. */
+  nodeAgentServiceAccount: string | undefined;
   staleAfterMs: number | undefined;
   expireAfterMs: number;
   warmupMs: number;
@@ -100,6 +103,13 @@ export interface AggregatorConfig {
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+
+function nodeAgentServiceAccount(ref: string | undefined, problems: Problem[]): string | undefined {
+  if (ref === undefined) return undefined;
+  const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)$/.exec(ref);
+  if (!m) problems.push({ flag: 'node-agent-service-account', message: `--node-agent-service-account: "${ref}" is not NAMESPACE/NAME` });
+  return m ? `${m[1]}:${m[2]}` : undefined;
+}
 
 /** The --managed-tls-* flags; undefined without --managed-tls-secret. Adds what is wrong with them to problems. */
 function managedTls(f: AggregatorFlags, problems: Problem[]): ManagedTlsConfig | undefined {
@@ -143,6 +153,7 @@ function configOf(f: AggregatorFlags, problems: Problem[]): AggregatorConfig {
     tlsCertFile: f['tls-cert-file'],
     tlsKeyFile: f['tls-key-file'],
     standalone: f.standalone,
+    nodeAgentServiceAccount: nodeAgentServiceAccount(f['node-agent-service-account'], problems),
     staleAfterMs: f['stale-after'],
     expireAfterMs: f['expire-after'],
     warmupMs: f.warmup,
@@ -195,6 +206,7 @@ function configProblems(cfg: AggregatorConfig): Problem[] {
   const problems: Problem[] = [];
   const problem = (flag: string, message: string) => problems.push({ flag, message });
   if (cfg.injection && cfg.injection.aggregatorAddress === '') problem('inject-aggregator', '--inject-aggregator is required with --inject-image (the address injected sidecars stream to)');
+  if (cfg.nodeAgentServiceAccount && cfg.standalone) problem('node-agent-service-account', '--node-agent-service-account cannot be combined with --standalone (node agents are checked against the Kubernetes API; a standalone aggregator takes every stream unauthenticated)');
   if (cfg.managedTls && (cfg.tlsCertFile || cfg.standalone)) problem('managed-tls-secret', `--managed-tls-secret cannot be combined with ${cfg.standalone ? '--standalone (managed TLS needs the Kubernetes API)' : '--tls-cert-file (the certificate comes from the Secret)'}`);
   // NOTE: it becomes a Prometheus label value and usually a Kubernetes label value too: the stricter rule of both.
   if (cfg.clusterName !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(cfg.clusterName)) {

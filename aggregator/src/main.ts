@@ -93,7 +93,8 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   }
   const authenticator = authEnabled ? new Authenticator(() => authn, cluster && kc ? cluster.tokenReviewer(kc, metrics) : undefined) : undefined;
   const authorizer = cluster && kc ? new Authorizer(cluster.accessReviewer(kc, metrics), { allowTtlMs: 10_000, denyTtlMs: 10_000, maxEntries: 10_000 }) : undefined;
-  const ingestAuth = cluster && kc ? tokenStreamAuthenticator(cluster.tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000 }) : undefined;
+  const nodeAgents = kube && cfg.nodeAgentServiceAccount ? { serviceAccount: cfg.nodeAgentServiceAccount, placement: kube.placement } : undefined;
+  const ingestAuth = cluster && kc ? tokenStreamAuthenticator(cluster.tokenReviewer(kc, metrics, [INGEST_AUDIENCE]), { ttlMs: 60_000, maxEntries: 10_000, ...(nodeAgents ? { nodeAgents } : {}) }) : undefined;
   const provider = new StoreMetricsProvider(store, objects, Date.now, cfg.maxResponseBytes);
   const discovery = new Discovery(provider);
 
@@ -156,7 +157,7 @@ export async function runAggregator(argv: string[], env: NodeJS.ProcessEnv): Pro
   });
   const opsServer = createHttpServer(ops);
 
-  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, admitStream: memoryAdmission(containerMemoryLimit()?.bytes), maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}) });
+  const ingest = createIngestServer({ store, metrics, logger: logger.child({ component: 'ingest' }), warmUp, admitStream: memoryAdmission(containerMemoryLimit()?.bytes), maxMessageBytes: cfg.maxMessageBytes, limits: { maxStreamsPerPod: cfg.maxStreamsPerPod, maxReportsPerSecond: cfg.maxReportsPerSecond }, labelLimits: { maxNameBytes: cfg.maxLabelNameBytes, maxValueBytes: cfg.maxLabelValueBytes, maxLabels: cfg.maxLabelsPerSeries }, maxClockSkewMs: cfg.maxClockSkewMs, ...(ingestAuth ? { authenticate: ingestAuth } : {}), ...(nodeAgents ? { podPlacement: nodeAgents.placement } : {}) });
   const ingestCreds = cfg.standalone && !cfg.tlsCertFile
     ? grpc.ServerCredentials.createInsecure()
     // NOTE: grpc-js 1.14 hands this function's first argument to the credentials as the identity provider (its

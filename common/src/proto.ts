@@ -37,3 +37,6 @@ export type { SeriesDef__Output as WireSeriesDef } from './wire/generated/metric
 export type { Snapshot__Output as WireSnapshot } from './wire/generated/metricsrelay/v1/Snapshot.js';
 export type { ReportRequest__Output as WireReportRequest } from './wire/generated/metricsrelay/v1/ReportRequest.js';
 export type { Ack__Output as WireAck } from './wire/generated/metricsrelay/v1/Ack.js';
+
+/** Hello.agent of the node agent (the sidecar sends metrics-relay-sidecar); the aggregator's 404s name who scrapes. */
+export const NODE_AGENT = 'metrics-relay-node-agent';

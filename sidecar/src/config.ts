@@ -35,7 +35,8 @@ export function loadSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEn
   });
 }
 
-function readFile(flag: string, file: string, problems: Problem[]): string | undefined {
+/** The text of the file a flag names, or undefined after adding a problem that names the flag. */
+export function readFile(flag: string, file: string, problems: Problem[]): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {

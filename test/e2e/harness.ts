@@ -145,6 +145,8 @@ export interface LocalPod {
   uid: string;
   app: ChildProcess;
   appPort: number;
+  /** The pod IP the app listens on. */
+  ip: string;
   sidecar: ChildProcess | undefined;
   /** The sidecar's last 50 stdout lines (its log), for a failing test to show. */
   sidecarLog: string[];
@@ -174,6 +176,11 @@ export interface KubeletOptions {
   selector: string;
   /** Sidecar flags besides the pod identity and target; undefined: pods only get Running/Ready, no processes. */
   sidecarArgs?: (pod: { name: string; uid: string }) => Promise<string[]>;
+  /**
+   * Node mode: each new pod is bound to this node, gets its own loopback address 127.<subnet>.0.<n> as pod IP and
+   * its app listens there on 8080 (the Deployment's containerPort); no sidecar (the node agent scrapes it).
+   */
+  node?: { name: string; subnet: number };
   log?: (line: string) => void;
 }
 
@@ -205,8 +212,9 @@ export class LocalKubelet {
       for (const p of list.items) {
         if (p.metadata.deletionTimestamp) continue;
         live.add(p.metadata.name);
-        if (!this.pods.has(p.metadata.name) && this.opts.sidecarArgs) await this.runPod(p.metadata.name, p.metadata.uid, p.metadata.labels ?? {}, this.opts.sidecarArgs);
-        if (p.status?.phase !== 'Running') await this.markReady(p.metadata.name);
+        if (!this.pods.has(p.metadata.name) && this.opts.node) await this.runNodePod(p.metadata.name, p.metadata.uid, this.opts.node);
+        else if (!this.pods.has(p.metadata.name) && this.opts.sidecarArgs) await this.runPod(p.metadata.name, p.metadata.uid, p.metadata.labels ?? {}, this.opts.sidecarArgs);
+        if (p.status?.phase !== 'Running') await this.markReady(p.metadata.name, this.pods.get(p.metadata.name)?.ip ?? '127.0.0.1');
       }
       for (const [name, pod] of this.pods) {
         if (!live.has(name)) {
@@ -223,18 +231,32 @@ export class LocalKubelet {
     }
   }
 
-  private async markReady(name: string): Promise<void> {
+  private async markReady(name: string, podIP: string): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
-    const status = { phase: 'Running', startTime: now, podIP: '127.0.0.1', conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(cond) };
+    const status = { phase: 'Running', startTime: now, podIP, conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(cond) };
     await kubectl(this.opts.kubeconfig, ['patch', 'pod', name, '-n', this.opts.namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+  }
+
+  private nextIp = 1;
+
+  /** Binds the pod to the node (as the scheduler would) and runs its app on the pod's own address. */
+  private async runNodePod(name: string, uid: string, node: { name: string; subnet: number }): Promise<void> {
+    const ip = `127.${node.subnet}.0.${this.nextIp++}`;
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: node.name } };
+    await kubectl(this.opts.kubeconfig, ['create', '--raw', `/api/v1/namespaces/${this.opts.namespace}/pods/${name}/binding`, '-f', '-'], JSON.stringify(binding));
+    const app = spawn(NODE, [`${ROOT}dist/examples/app.js`, '--host', ip, '--port', '8080'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await portsOf(app);
+    if (this.stopped) return void app.kill('SIGKILL');
+    this.pods.set(name, { name, uid, app, appPort: 8080, ip, sidecar: undefined, sidecarLog: [] });
+    this.opts.log?.(`pod ${name} on node ${node.name}: app on ${ip}:8080`);
   }
 
   private async runPod(name: string, uid: string, labels: Record<string, string>, sidecarArgs: (pod: { name: string; uid: string }) => Promise<string[]>): Promise<void> {
     const app = spawn(NODE, [`${ROOT}dist/examples/app.js`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const ports = await portsOf(app);
     const appPort = ports['port'] ?? ports['app']!;
-    const pod: LocalPod = { name, uid, app, appPort, sidecar: undefined, sidecarLog: [] };
+    const pod: LocalPod = { name, uid, app, appPort, ip: '127.0.0.1', sidecar: undefined, sidecarLog: [] };
     if (this.stopped) return void app.kill('SIGKILL'); // stop() ran while this pod was starting
     this.pods.set(name, pod);
     // The pod's labels, as the downward API volume would give them.
@@ -259,7 +281,7 @@ export class LocalKubelet {
   async app(name: string, query: string): Promise<void> {
     const pod = this.pods.get(name);
     if (!pod) throw new Error(`no local pod ${name}`);
-    const res = await fetch(`http://127.0.0.1:${pod.appPort}/${query}`);
+    const res = await fetch(`http://${pod.ip}:${pod.appPort}/${query}`);
     if (!res.ok) throw new Error(`${query} on ${name}: HTTP ${res.status}`);
   }
 

@@ -11,6 +11,8 @@ import { startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
 // real HPA controller scales Deployments on values our sidecars stream. Nothing here is a mock of Kubernetes.
 
 const RELEASE_NS = 'metrics-relay';
+/** The chart's ServiceAccount of the node agents (mode both renders it and its RBAC). */
+const NODE_AGENT_SA = 'metrics-relay-node-agent';
 let cp: ControlPlane;
 let workDir: string;
 let binDir: string;
@@ -29,6 +31,7 @@ async function startAggregator(i: number, aggKubeconfig: string, tls: { certFile
     '--api-port', String(ports?.['api'] ?? 0), '--ingest-port', String(ports?.['ingest'] ?? 0), '--metrics-port', String(ports?.['metrics'] ?? 0),
     '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--warmup', '3s',
     '--inject-image', 'metrics-relay-sidecar:e2e', '--inject-aggregator', 'metrics-relay-ingest.metrics-relay.svc:9443',
+    '--node-agent-service-account', `${RELEASE_NS}/${NODE_AGENT_SA}`,
   ], { timeoutMs: 30_000 });
   aggregators[i] = p;
   return p;
@@ -67,7 +70,7 @@ beforeAll(async () => {
   const manifests = execFileSync(join(binDir, 'helm'), [
     'template', 'metrics-relay', join(ROOT, 'charts/metrics-relay'), '--namespace', RELEASE_NS,
     '--set', 'outOfCluster.enabled=true', '--set', 'outOfCluster.address=127.0.0.1', '--set', `outOfCluster.apiPort=${apiPort}`,
-    '--set', `outOfCluster.caBundle=${readFileSync(cp.caFile).toString('base64')}`, '--set', 'externalMetrics.enabled=true',
+    '--set', `outOfCluster.caBundle=${readFileSync(cp.caFile).toString('base64')}`, '--set', 'externalMetrics.enabled=true', '--set', 'mode=both',
   ], { encoding: 'utf8' });
   writeFileSync(join(workDir, 'chart.yaml'), manifests);
   // The server must be up before its APIServices exist (else the kube-aggregator logs failed downloads):
@@ -375,5 +378,104 @@ describe('9. RBAC on the real control plane', () => {
       await kubectl(kc, ['create', '-f', '-'], JSON.stringify({ ...binding, metadata: { name: 'metrics-relay-hpa-metrics-reader', labels: binding.metadata['labels'], annotations: binding.metadata['annotations'] } }));
     }
     await until('ScalingActive=True again', async () => ((await hpaStatus(ns, 'web')).conditions?.find((c) => c.type === 'ScalingActive')?.status === 'True' ? true : undefined));
+  });
+});
+
+describe('10. Node mode: one agent process stands in for a node', () => {
+  const ns = 'nodemode';
+  const agents: RelayProcess[] = [];
+  let web: LocalKubelet;
+  const ingestList = () => aggregators.filter((a): a is RelayProcess => a !== undefined && a.child.exitCode === null).map((a) => `127.0.0.1:${a.ports['ingest']}`).join(',');
+
+  /** The node agent's own pod (a DaemonSet's, bound to `node`) and a node agent process with its bound token. */
+  async function startAgent(agentPodNode: string, watchNode: string): Promise<RelayProcess> {
+    const name = `agent-${agentPodNode}`;
+    if (!(await kubectl(kc, ['get', 'pods', '-n', RELEASE_NS, '-o', 'name']).then((o) => o.includes(`pod/${name}`)))) {
+      await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: RELEASE_NS }, spec: { nodeName: agentPodNode, serviceAccountName: NODE_AGENT_SA, containers: [{ name: 'agent', image: 'metrics-relay-sidecar:e2e' }] } }));
+    }
+    const uid = (await kubectlJson<{ metadata: { uid: string } }>(kc, ['get', 'pod', name, '-n', RELEASE_NS])).metadata.uid;
+    const token = (await kubectl(kc, ['create', 'token', NODE_AGENT_SA, '-n', RELEASE_NS, '--audience', 'metrics-relay', '--bound-object-kind', 'Pod', '--bound-object-name', name, '--bound-object-uid', uid, '--duration', '1h'])).trim();
+    const tokenFile = join(workDir, `token-${name}`);
+    writeFileSync(tokenFile, token);
+    const agentKubeconfig = await serviceAccountKubeconfigFile(cp, join(workDir, `${name}.kubeconfig`), RELEASE_NS, NODE_AGENT_SA);
+    const agent = await startRelay(['node-agent', '--node-name', watchNode, '--kubeconfig', agentKubeconfig, '--aggregator', ingestList(), '--ca-file', cp.caFile, '--token-file', tokenFile, '--interval', '1s', '--metrics-port', '0', '--bind-address', '127.0.0.1']);
+    agents.push(agent);
+    return agent;
+  }
+  const raw = (path: string) => kubectl(kc, ['get', '--raw', path]).then((o) => JSON.parse(o) as { items: { value: string; describedObject: { name: string } }[] }, (e: Error) => e.message);
+
+  beforeAll(async () => {
+    await kubectl(kc, ['create', 'namespace', ns]);
+    await startAgent('node-a', 'node-a');
+    // The pods ask for the node agent: in mode both the webhook leaves them alone.
+    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'web', { app: 'web' }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' }));
+    web = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=web', node: { name: 'node-a', subnet: 10 }, log });
+    kubelets.push(web);
+    web.start();
+    await until('web pod on node-a', async () => (web.names().length === 1 ? true : undefined));
+  });
+  afterAll(async () => {
+    for (const a of agents) await a.stop();
+  });
+
+  it('the webhook injected nothing; the agent streams the pod values the kube-aggregator serves', async () => {
+    const pod = await kubectlJson<{ spec: { nodeName: string; containers: { name: string }[] } }>(kc, ['get', 'pod', web.names()[0]!, '-n', ns]);
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['app']);
+    expect(pod.spec.nodeName).toBe('node-a');
+    await web.app(web.names()[0]!, 'set?connections=3');
+    await until('the value 3', async () => {
+      const v = await raw(`/apis/custom.metrics.k8s.io/v1beta1/namespaces/${ns}/pods/*/cm_connection_count`);
+      return typeof v !== 'string' && v.items[0]?.value === '3' ? true : undefined;
+    });
+  });
+
+  it('the HPA scales on the values up to the formula, and back down', async () => {
+    await kubectl(kc, ['apply', '-f', '-'], hpa(ns, 'web', { type: 'Pods', pods: { metric: { name: 'cm_connection_count' }, target: { type: 'AverageValue', averageValue: '5' } } }));
+    await web.app(web.names()[0]!, 'set?connections=20'); // ceil(20 / 5 x 1 pod) = 4
+    await until('Deployment at 4', async () => ((await replicas(ns, 'web')) === 4 ? true : undefined));
+    await until('4 pods on node-a', async () => (web.names().length === 4 ? true : undefined));
+    for (const p of web.names()) await web.app(p, 'set?connections=0');
+    await until('Deployment back to 1', async () => ((await replicas(ns, 'web')) === 1 ? true : undefined));
+    expect((await hpaStatus(ns, 'web')).conditions?.find((c) => c.type === 'ScalingActive')?.status).toBe('True');
+  });
+
+  it('a pod leaving the node loses its values at once (the agent says Goodbye; no waiting for staleness)', async () => {
+    await kubectl(kc, ['delete', 'hpa', 'web', '-n', ns]);
+    const [pod] = web.names();
+    await web.app(pod!, 'set?connections=2');
+    const path = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/pods/${pod}/cm_connection_count`;
+    await until('the value 2', async () => {
+      const v = await raw(path);
+      return typeof v !== 'string' && v.items[0]?.value === '2' ? true : undefined;
+    });
+    // Graceful deletion: the pod object stays (terminating: no kubelet confirms it here), so only the agent can
+    // have removed the values, and well within the 15s a stale value would take.
+    const t0 = Date.now();
+    await kubectl(kc, ['delete', 'pod', pod!, '-n', ns, '--wait=false']);
+    const gone = await until('the values gone', async () => {
+      const v = await raw(path);
+      return typeof v === 'string' && /NotFound/.test(v) ? v : undefined;
+    }, 10_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(gone).not.toMatch(/stale/);
+    expect((await kubectlJson<{ metadata: { deletionTimestamp?: string } }>(kc, ['get', 'pod', pod!, '-n', ns])).metadata.deletionTimestamp).toBeDefined();
+  });
+
+  it('an agent that claims the pods of another node is refused, counted, and serves nothing', async () => {
+    // A pod on node-b, and an agent holding node-a's token that watches node-b.
+    const other = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=other', node: { name: 'node-b', subnet: 11 }, log });
+    kubelets.push(other);
+    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'other', { app: 'other' }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' }));
+    other.start();
+    await until('the pod on node-b', async () => (other.names().length === 1 ? true : undefined));
+    const agg = aggregators.find((a): a is RelayProcess => a !== undefined && a.child.exitCode === null)!;
+    const refused = async () => Number(/metrics_relay_aggregator_rejected_reports_total\{reason="pod_not_on_node"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${agg.ports['metrics']}/metrics`)).text())?.[1] ?? 0);
+    const before = await refused();
+    const forged = await startAgent('node-a', 'node-b');
+    await until('pod_not_on_node counted', async () => ((await refused()) > before ? true : undefined), 20_000);
+    const line = await until('the refusal in the agent log', async () => forged.lines.find((l) => l.includes('runs on node node-b')));
+    expect(line).toContain(`the node agent ${RELEASE_NS}/agent-node-a of node node-a may report only for pods on that node; pod ${ns}/${other.names()[0]} runs on node node-b`);
+    const v = await raw(`/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/pods/${other.names()[0]}/cm_connection_count`);
+    expect(v).toMatch(/NotFound/);
   });
 });

@@ -106,6 +106,14 @@ export class FakeKube {
       return json(201, { ...tr, status: ok ? { authenticated: true, user: { username: user.username, uid: user.uid ?? '', groups: user.groups ?? [], extra: user.extra ?? {} }, audiences } : { authenticated: false, error: 'invalid token' } });
     }
     if (url.pathname === '/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication') return json(200, this.configMap());
+    const onePod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && onePod) {
+      const pod = (this.objects.get('/api/v1/pods') ?? []).find((o) => {
+        const m = o['metadata'] as { namespace?: string; name: string };
+        return m.namespace === onePod[1] && m.name === onePod[2];
+      });
+      return pod ? json(200, pod) : json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `pods "${onePod[2]}" not found`, reason: 'NotFound', code: 404 });
+    }
     const collection = url.pathname;
     if (url.searchParams.get('watch') === 'true') {
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });

@@ -54,7 +54,14 @@ beforeAll(async () => {
   kube.tokens.set('token-web-2', podToken('web-2', 'uid-2'));
   kube.tokens.set('token-wrong-audience', { ...podToken('web-1', 'uid-1'), audiences: ['https://kubernetes.default.svc'] });
   kube.tokens.set('prometheus-token', { username: 'system:serviceaccount:monitoring:prometheus', groups: ['system:serviceaccounts'] });
-  agg = await startRelay(['aggregator', '--bind-address', '127.0.0.1', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--kubeconfig', kube.kubeconfig(), '--tls-cert-file', serving.certFile, '--tls-key-file', serving.keyFile, '--warmup', '1s']);
+  // A node agent on node-a, and pods on node-a and node-b (the agent's own pod is how its node is known).
+  kube.tokens.set('token-agent-a', { username: 'system:serviceaccount:metrics-relay:metrics-relay-node-agent', extra: { 'authentication.kubernetes.io/pod-name': ['agent-a'], 'authentication.kubernetes.io/pod-uid': ['uid-agent-a'] }, audiences: ['metrics-relay'] });
+  kube.tokens.set('token-agent-gone', { username: 'system:serviceaccount:metrics-relay:metrics-relay-node-agent', extra: { 'authentication.kubernetes.io/pod-name': ['agent-old'], 'authentication.kubernetes.io/pod-uid': ['uid-agent-old'] }, audiences: ['metrics-relay'] });
+  const pod = (namespace: string, name: string, uid: string, nodeName: string) => ({ metadata: { namespace, name, uid, labels: { app: 'db' } }, spec: { nodeName } });
+  kube.put('/api/v1/pods', pod('metrics-relay', 'agent-a', 'uid-agent-a', 'node-a'));
+  kube.put('/api/v1/pods', pod('shop', 'db-1', 'uid-db-1', 'node-a'));
+  kube.put('/api/v1/pods', pod('shop', 'db-2', 'uid-db-2', 'node-b'));
+  agg = await startRelay(['aggregator', '--bind-address', '127.0.0.1', '--api-port', '0', '--ingest-port', '0', '--metrics-port', '0', '--kubeconfig', kube.kubeconfig(), '--tls-cert-file', serving.certFile, '--tls-key-file', serving.keyFile, '--warmup', '1s', '--node-agent-service-account', 'metrics-relay/metrics-relay-node-agent']);
   api = `https://127.0.0.1:${agg.ports['api']}`;
   await reporter('token-web-1').hello({ namespace: 'shop', name: 'web-1', uid: 'uid-1', labels: { app: 'web' } }).snapshot([{ name: 'cm_conn', value: 3 }]);
   // The front-proxy trust arrives from the ConfigMap shortly after start.
@@ -213,5 +220,41 @@ describe('ingest port: only the pod itself may report', () => {
     const fifth = reporter('token-web-2').hello({ namespace: 'shop', name: 'web-2', uid: 'uid-2' });
     expect(await fifth.endOfStream()).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'pod shop/web-2 already has 4 open streams on this aggregator (limit 4)' });
     for (const r of open) r.close();
+  });
+});
+
+describe('ingest port: a node agent reports only for the pods on its node', () => {
+  const admin = { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' };
+  const value = async (pod: string) => (await call(`/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/${pod}/cm_conn`, frontProxy, admin)).json;
+  const rejected = async (reason: string) => Number(new RegExp(`metrics_relay_aggregator_rejected_reports_total\\{reason="${reason}"\\} (\\d+)`).exec((await get(`http://127.0.0.1:${agg.ports['metrics']}/metrics`)).text)?.[1] ?? 0);
+  const rule = 'the node agent metrics-relay/agent-a of node node-a may report only for pods on that node';
+
+  it('accepts the agent for a pod on its node', async () => {
+    await reporter('token-agent-a').hello({ namespace: 'shop', name: 'db-1', uid: 'uid-db-1', labels: { app: 'db' } }).snapshot([{ name: 'cm_conn', value: 11 }]);
+    expect((await value('db-1')).items[0].value).toBe('11');
+  });
+
+  it('PERMISSION_DENIED for a pod of another node, a wrong uid, or no such pod; counted, and nothing else moves', async () => {
+    const cases: [{ name: string; uid: string }, string][] = [
+      [{ name: 'db-2', uid: 'uid-db-2' }, `${rule}; pod shop/db-2 runs on node node-b`],
+      [{ name: 'db-1', uid: 'uid-forged' }, `${rule}; pod shop/db-1 has uid uid-db-1, not uid-forged as reported`],
+      [{ name: 'ghost', uid: 'uid-ghost' }, `${rule}; pod shop/ghost does not exist`],
+    ];
+    const before = await rejected('pod_not_on_node');
+    for (const [pod, details] of cases) {
+      const r = reporter('token-agent-a').hello({ namespace: 'shop', ...pod });
+      expect(await r.endOfStream()).toEqual({ code: grpc.status.PERMISSION_DENIED, details });
+    }
+    expect(await rejected('pod_not_on_node')).toBe(before + 3);
+    expect((await value('db-1')).items[0].value).toBe('11');
+    expect((await value('db-2')).message).toMatch(/could not find the metric cm_conn for pods in namespace shop/);
+  });
+
+  it("UNAUTHENTICATED when the agent's own pod is gone; a pod's sidecar token still reports only for its pod", async () => {
+    const gone = reporter('token-agent-gone').hello({ namespace: 'shop', name: 'db-1', uid: 'uid-db-1' });
+    expect(await gone.endOfStream()).toEqual({ code: grpc.status.UNAUTHENTICATED, details: "the node agent's token is bound to pod metrics-relay/agent-old, which no longer exists" });
+    const sidecar = reporter('token-web-2').hello({ namespace: 'shop', name: 'db-1', uid: 'uid-db-1' });
+    expect((await sidecar.endOfStream()).code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await value('db-1')).items[0].value).toBe('11');
   });
 });

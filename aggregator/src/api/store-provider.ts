@@ -265,10 +265,10 @@ export class StoreMetricsProvider implements MetricsProvider {
     return internal(`the answer for ${what} would be larger than this server's limit of ${this.maxAnswerBytes} bytes (--max-response-bytes): ${selector.empty ? 'no labelSelector was given' : `the labelSelector "${selector.toString()}" matched too much`}; narrow the labelSelector`);
   }
 
-  /** What the pod's sidecar last said it left out or failed at (Snapshot.error), as a 404 suffix; '' if nothing. */
+  /** What the pod's sidecar or node agent last said it left out or failed at (Snapshot.error), as a 404 suffix; '' if nothing. */
   private sidecarNote(namespace: string, podName: string): string {
-    const error = this.store.getPod(namespace, podName)?.lastError;
-    return error ? `; the pod's sidecar reports: ${error}` : '';
+    const pod = this.store.getPod(namespace, podName);
+    return pod?.lastError ? `; the pod's ${pod.reporter} reports: ${pod.lastError}` : '';
   }
 
   private staleError(metric: string, what: string, namespace: string, reason: string): ApiError {

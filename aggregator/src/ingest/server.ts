@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadIngest, SERIES_ID_LIMIT, type WireAck, type WireReportRequest, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
+import { loadIngest, NODE_AGENT, SERIES_ID_LIMIT, type WireAck, type WireReportRequest, type WireSeriesDef, type WireSnapshot } from '../../../common/src/proto.js';
 import type { MemoryStore, Pod, SeriesDefinition } from '../store/memory-store.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
 import { DEFAULT_LABEL_LIMITS, podLabelProblem, seriesLabelProblem, type LabelLimits } from './label-limits.js';
@@ -41,11 +41,25 @@ export interface BoundPod {
   uid: string;
 }
 
+/** A node agent's stream (its token's ServiceAccount is the node agents'): it reports for the pods on `node`. */
+export interface BoundNode {
+  node: string;
+  /** The agent's own pod, namespace/name, for logs. */
+  agent: string;
+}
+
+export type StreamIdentity = BoundPod | BoundNode;
+const isNode = (id: StreamIdentity): id is BoundNode => 'node' in id;
+
+/** Where a pod runs, from the Kubernetes API (cached); undefined when no such pod exists. */
+export type PodPlacement = (namespace: string, name: string) => Promise<{ uid: string; nodeName: string } | undefined>;
+
 /**
- * Authenticates a stream from its metadata. Resolves with the pod the caller may report for; rejects with a
- * StreamAuthError (UNAUTHENTICATED / UNAVAILABLE). Undefined authenticator: no authentication (--standalone).
+ * Authenticates a stream from its metadata. Resolves with the pod the caller may report for, or the node whose
+ * pods it may report for; rejects with a StreamAuthError (UNAUTHENTICATED / UNAVAILABLE). Undefined
+ * authenticator: no authentication (--standalone).
  */
-export type StreamAuthenticator = (metadata: grpc.Metadata) => Promise<BoundPod>;
+export type StreamAuthenticator = (metadata: grpc.Metadata) => Promise<StreamIdentity>;
 
 export class StreamAuthError extends Error {
   constructor(readonly code: grpc.status, message: string) {
@@ -74,6 +88,8 @@ export interface IngestOptions {
   maxClockSkewMs: number;
   /** --max-message-bytes, told to the sidecar in every Ack so it keeps its snapshots below it. */
   maxMessageBytes: number;
+  /** Where pods run: a node agent's Hello is accepted only for a pod on its node. Required with node agents. */
+  podPlacement?: PodPlacement;
   now?: () => number;
 }
 
@@ -90,6 +106,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
   const labelLimits = opts.labelLimits ?? DEFAULT_LABEL_LIMITS;
   const maxClockSkewMs = opts.maxClockSkewMs;
   const streamsPerPod = new Map<string, number>();
+  const placementOf: PodPlacement = opts.podPlacement ?? (() => Promise.reject(new Error('this aggregator has no pod lookup (node agents need the Kubernetes API)')));
 
   function report(call: grpc.ServerDuplexStream<WireReportRequest, WireAck>): void {
     const log = logger.child({ peer: call.getPeer() });
@@ -100,7 +117,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
       if (err instanceof StreamAuthError) finish(new StreamError(err.code, err.message, err.code === grpc.status.UNAUTHENTICATED ? 'unauthenticated' : 'auth_unavailable'));
       else finish(new StreamError(grpc.status.UNAVAILABLE, 'authentication failed', 'auth_unavailable'));
     });
-    let queue: Promise<BoundPod | undefined> = authed.catch(() => undefined);
+    let queue: Promise<StreamIdentity | undefined> = authed.catch(() => undefined);
     let podKey: string | undefined;
     let windowStartMs = 0;
     let windowCount = 0;
@@ -141,13 +158,22 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
     };
 
     call.on('data', (msg: WireReportRequest) => {
-      queue = queue.then((bound) => {
-        handle(msg, bound);
+      queue = queue.then(async (bound) => {
+        // A node agent's Hello waits for where its pod runs (cached by the informer, else one GET).
+        let placement: Placement | undefined;
+        if (bound && isNode(bound) && msg.body === 'hello' && msg.hello?.pod && !done) {
+          try {
+            placement = { found: await placementOf(msg.hello.pod.namespace, msg.hello.pod.name) };
+          } catch (err) {
+            finish(new StreamError(grpc.status.UNAVAILABLE, `cannot check where pod ${msg.hello.pod.namespace}/${msg.hello.pod.name} runs now: ${(err as Error).message}`, 'auth_unavailable'));
+          }
+        }
+        handle(msg, bound, placement);
         return bound;
       });
     });
 
-    function handle(msg: WireReportRequest, bound: BoundPod | undefined): void {
+    function handle(msg: WireReportRequest, bound: StreamIdentity | undefined, placement: Placement | undefined): void {
       if (done) return;
       try {
         switch (msg.body) {
@@ -160,7 +186,10 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             }
             const labelProblem = podLabelProblem(id.labels ?? {});
             if (labelProblem) throw new StreamError(grpc.status.INVALID_ARGUMENT, `Hello for pod ${id.namespace}/${id.name}: ${labelProblem}`, 'label_limit');
-            if (bound && (bound.namespace !== id.namespace || bound.name !== id.name || (bound.uid !== '' && bound.uid !== id.uid))) {
+            if (bound && isNode(bound)) {
+              const refusal = notOnNode(bound, id, placement);
+              if (refusal) throw new StreamError(grpc.status.PERMISSION_DENIED, refusal, 'pod_not_on_node');
+            } else if (bound && (bound.namespace !== id.namespace || bound.name !== id.name || (bound.uid !== '' && bound.uid !== id.uid))) {
               throw new StreamError(grpc.status.PERMISSION_DENIED, `this stream's token is bound to pod ${bound.namespace}/${bound.name} (uid ${bound.uid}); it may not report for pod ${id.namespace}/${id.name} (uid ${id.uid || 'none'})`, 'forged_identity');
             }
             const full = opts.admitStream?.();
@@ -175,7 +204,7 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
             streamsPerPod.set(key, open + 1);
             podKey = key;
             const intervalMs = h.interval_ms > 0 ? h.interval_ms : DEFAULT_INTERVAL_MS;
-            pod = store.upsertPod(id.namespace, id.name, id.uid, { ...id.labels }, intervalMs, now());
+            pod = store.upsertPod(id.namespace, id.name, id.uid, { ...id.labels }, intervalMs, now(), h.agent === NODE_AGENT ? 'node agent' : 'sidecar');
             warmUp.hello(call, intervalMs, now());
             log.info({ namespace: id.namespace, pod: id.name, intervalMs, agent: h.agent }, 'sidecar connected');
             return;
@@ -346,6 +375,22 @@ export function createIngestService(opts: IngestOptions): { service: grpc.Servic
   }
 
   return { service, implementation: { report } };
+}
+
+/** Where a node agent's Hello pod runs (found: undefined when no such pod exists). */
+interface Placement {
+  found: { uid: string; nodeName: string } | undefined;
+}
+
+/** Why a node agent may not report for pod `id`, or undefined when the pod runs on the agent's node. */
+function notOnNode(bound: BoundNode, id: { namespace: string; name: string; uid: string }, placement: Placement | undefined): string | undefined {
+  const pod = `${id.namespace}/${id.name}`;
+  const rule = `the node agent ${bound.agent} of node ${bound.node} may report only for pods on that node`;
+  const at = placement?.found;
+  if (!at) return `${rule}; pod ${pod} does not exist`;
+  if (id.uid === '' || at.uid !== id.uid) return `${rule}; pod ${pod} has uid ${at.uid}, not ${id.uid || 'none'} as reported`;
+  if (at.nodeName !== bound.node) return `${rule}; pod ${pod} runs on ${at.nodeName ? `node ${at.nodeName}` : 'no node yet'}`;
+  return undefined;
 }
 
 function toDefinition(d: WireSeriesDef, limits: LabelLimits): StreamDefinition {

@@ -16,6 +16,7 @@ import { parseSelector, type Selector } from '../selector.js';
 import { notFound, unavailable } from '../errors.js';
 import { OBJECT_KINDS, POD_KIND, type ObjectKind, type ObjectSelectors } from './object-selectors.js';
 import type { AggregatorMetrics } from '../self-metrics.js';
+import { kubeBreaker } from './reviews.js';
 
 type Obj = KubernetesObject & { spec?: { selector?: unknown } };
 
@@ -27,6 +28,8 @@ interface Watched {
 }
 
 export interface KubeObjects extends ObjectSelectors {
+  /** Where a pod runs (uid, spec.nodeName): from the pod informer, else one GET; undefined when there is no such pod. */
+  placement(namespace: string, name: string): Promise<{ uid: string; nodeName: string } | undefined>;
   /** Undefined when every informer has listed once, else which have not. */
   notReadyReason(): string | undefined;
   start(): Promise<void>;
@@ -83,6 +86,9 @@ export function createKubeObjects(kc: KubeConfig, opts: { logger: Logger; metric
   const pods = watch(POD_KIND, '/api/v1/pods', () => core.listPodForAllNamespaces() as Promise<KubernetesListObject<Obj>>);
   pods.informer.on('delete', (pod) => opts.onPodDeleted(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', pod.metadata?.uid ?? ''));
 
+  // NOTE: a pod that does not exist is an answer, not a failure of the API (it must not open the breaker).
+  const readPod = kubeBreaker('kube-get-pod', (namespace: string, name: string) => core.readNamespacedPod({ namespace, name }).catch((err: { code?: number }) => (err.code === 404 ? undefined : Promise.reject(err as Error))), opts.metrics);
+
   const cacheOf = (kind: ObjectKind): Watched => {
     const w = watched.get(kind.resource)!;
     if (!w.synced && w.informer.list().length === 0) {
@@ -105,6 +111,12 @@ export function createKubeObjects(kc: KubeConfig, opts: { logger: Logger; metric
         .informer.list(namespace)
         .filter((o) => selector.matches(o.metadata?.labels ?? {}))
         .map((o) => o.metadata!.name!);
+    },
+    async placement(namespace, name) {
+      let pod = pods.informer.get(name, namespace) as { metadata?: { uid?: string }; spec?: { nodeName?: string } } | undefined;
+      // NOTE: a pod created a moment ago may not have reached the informer yet.
+      if (!pod) pod = await readPod(namespace, name);
+      return pod ? { uid: pod.metadata?.uid ?? '', nodeName: pod.spec?.nodeName ?? '' } : undefined;
     },
     notReadyReason() {
       const waiting = all.filter((w) => !w.synced).map((w) => w.kind.resource);

@@ -41,7 +41,7 @@ export class Freshness {
   staleReason(pod: Pod, value: number, sampleMs: number, policy: MetricPolicy): string {
     const last = describeTime(sampleMs);
     if (!servableTime(sampleMs)) return `not served: the sample time ${last} is outside the years 0001-9999 a Kubernetes timestamp can carry`;
-    if (pod.staleSinceMs !== undefined) return `stale since ${describeTime(pod.staleSinceMs)} (the pod's sidecar reports its scrape breaker open: ${pod.lastError || 'no error given'}; last sample at ${last})`;
+    if (pod.staleSinceMs !== undefined) return `stale since ${describeTime(pod.staleSinceMs)} (the pod's ${pod.reporter} reports its scrape breaker open: ${pod.lastError || 'no error given'}; last sample at ${last})`;
     if (!Number.isFinite(value)) return `stale since ${last} (the last value is ${value}; NaN and ±Inf are never served)`;
     const problem = quantityProblem(value);
     if (problem !== undefined) return `not served: the last value (at ${last}) cannot be a Kubernetes quantity: ${problem}`;

@@ -17,6 +17,9 @@ export interface SeriesDefinition {
   bytes?: number;
 }
 
+/** Who scrapes a pod: its own sidecar, or the node agent of its node. */
+export type Reporter = 'sidecar' | 'node agent';
+
 /** A pod as the store holds it; callers see it read-only (Pod) and change it through the store's methods. */
 interface HeldPod {
   readonly namespace: string;
@@ -30,6 +33,8 @@ interface HeldPod {
   staleSinceMs: number | undefined;
   /** Last scrape error reported, for diagnostics. */
   lastError: string;
+  /** Who scrapes the pod (the stream's Hello.agent): named in the 404s that repeat its errors. */
+  reporter: Reporter;
   /**
    * The pod's current series, column-wise: defs[i] has value values[i] sampled at times[i] (ms).
    * NOTE: columns instead of one object per series keep a stored series near 200 bytes at a million series.
@@ -178,12 +183,12 @@ export class MemoryStore {
   }
 
   /** Registers (or refreshes the identity of) a pod. Returns the held entry. */
-  upsertPod(namespace: string, name: string, uid: string, labels: Labels, intervalMs: number, nowMs: number): Pod {
+  upsertPod(namespace: string, name: string, uid: string, labels: Labels, intervalMs: number, nowMs: number, reporter: Reporter = 'sidecar'): Pod {
     let byName = this.pods.get(namespace);
     if (!byName) this.pods.set(namespace, (byName = new Map()));
     let pod = byName.get(name);
     if (!pod) {
-      pod = { namespace, name, uid, labels, intervalMs, lastReportMs: nowMs, staleSinceMs: undefined, lastError: '', defs: [], values: EMPTY, times: EMPTY, byName: new Map(), seriesCount: 0, snapshotMs: 0, refused: EMPTY_REFUSED, fixedBytes: 0, seriesBytes: 0 };
+      pod = { namespace, name, uid, labels, intervalMs, lastReportMs: nowMs, staleSinceMs: undefined, lastError: '', reporter, defs: [], values: EMPTY, times: EMPTY, byName: new Map(), seriesCount: 0, snapshotMs: 0, refused: EMPTY_REFUSED, fixedBytes: 0, seriesBytes: 0 };
       byName.set(name, pod);
     } else {
       if (pod.uid !== uid && uid !== '') this.clearSeries(pod); // a new pod with the same name: old values are not its values
@@ -191,6 +196,7 @@ export class MemoryStore {
       pod.labels = labels;
       pod.intervalMs = intervalMs;
       pod.lastReportMs = nowMs;
+      pod.reporter = reporter;
     }
     this.refixBytes(pod);
     return pod;

@@ -25,7 +25,8 @@
  * common/src/sidecar-options.ts) on the args and env about to be injected, so a pod never gets a sidecar that refuses to
  * start; only what has no sidecar flag (the app port, path, scheme, volume names) is checked here.
  */
-import { quoteValue, type Problem } from '../../../common/src/errors.js';
+import { quoteValue } from '../../../common/src/errors.js';
+import { ANNOTATION_PREFIX, annotationReader, readPodScrapeOptions, refusalOf, type PodScrapeOptions } from '../../../common/src/pod-annotations.js';
 import { INGEST_AUDIENCE } from '../../../common/src/proto.js';
 import { sidecarOptionProblems } from '../../../common/src/sidecar-options.js';
 
@@ -94,8 +95,6 @@ export const INJECTION_DEFAULTS: Readonly<Omit<InjectionConfig, 'image' | 'aggre
  */
 export type InjectionDecision = { inject: false; reason: string; warning?: string } | { inject: true; patch: JsonPatchOp[] };
 
-/** Annotation and label prefix of the project. */
-export const ANNOTATION_PREFIX = 'metrics-relay.io/';
 /** Set on every injected pod; its presence means "already injected". */
 export const INJECTED_ANNOTATION = `${ANNOTATION_PREFIX}injected`;
 /** Name of the injected container (in `containers`, or in `initContainers` in native mode). */
@@ -118,14 +117,6 @@ export function escapePointer(token: string): string {
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** Options read from the pod's annotations (after defaults); target and appPort only when valid. */
-interface PodOptions {
-  target: string | undefined;
-  appPort: number | undefined;
-  interval: string;
-  metrics: string;
-}
-
 /**
  * Decides whether to inject the sidecar into `pod` (the AdmissionReview `request.object` of a pod CREATE) and
  * builds the patch. `scope` is the webhook entry the request came through (see the module comment).
@@ -136,10 +127,7 @@ interface PodOptions {
 export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config: InjectionConfig): InjectionDecision {
   const metadata = isObj(pod) && isObj(pod['metadata']) ? pod['metadata'] : undefined;
   const annotations = metadata && isObj(metadata['annotations']) ? metadata['annotations'] : {};
-  const annotation = (key: string): string | undefined => {
-    const v = annotations[ANNOTATION_PREFIX + key];
-    return typeof v === 'string' ? v : undefined;
-  };
+  const annotation = annotationReader(annotations);
 
   const optIn = annotation('inject');
   if (optIn === 'false') return { inject: false, reason: 'opted out by annotation' };
@@ -147,6 +135,9 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   if (optIn !== undefined && optIn !== 'true') {
     return notInjectable(`annotation ${ANNOTATION_PREFIX}inject must be "true" or "false", got ${quoteValue(optIn)}`);
   }
+  const mode = annotation('mode');
+  if (mode === 'node') return { inject: false, reason: `the pod asks for the node agent (${ANNOTATION_PREFIX}mode: node)` };
+  if (mode !== undefined && mode !== 'sidecar') return notInjectable(`annotation ${ANNOTATION_PREFIX}mode must be "sidecar" or "node", got ${quoteValue(mode)}`);
 
   const spec = isObj(pod) && isObj(pod['spec']) ? pod['spec'] : undefined;
   const containers = arr(spec?.['containers']);
@@ -158,7 +149,7 @@ export function decideInjection(pod: unknown, scope: 'pod' | 'namespace', config
   }
 
   const problems: string[] = [];
-  const options = readOptions(annotation, containers[0], config, problems);
+  const options = readPodScrapeOptions(annotation, containers[0], { interval: config.defaultInterval, metrics: config.defaultMetrics }, '127.0.0.1', problems);
   const volumes = arr(spec['volumes']);
   for (const name of [PODINFO_VOLUME, TOKEN_VOLUME]) {
     if (volumes?.some((v) => isObj(v) && v['name'] === name)) problems.push(`the pod already has a volume named ${name}`);
@@ -214,66 +205,10 @@ function notInjectable(why: string): InjectionDecision {
   return { inject: false, reason: why, warning: `metrics-relay: sidecar not injected: ${why}` };
 }
 
-/**
- * The annotations a sidecar flag comes from; the others come from the aggregator's --inject-* flags. The webhook
- * never sets --timeout, --rate-window or --breaker-reset: the sidecar derives them from the interval.
- */
-const ANNOTATIONS_OF_FLAG: Readonly<Record<string, readonly string[]>> = {
-  target: ['port', 'path', 'scheme'],
-  interval: ['interval'],
-  timeout: ['interval'],
-  'rate-window': ['interval'],
-  'breaker-reset': ['interval'],
-  metrics: ['metrics'],
-};
-
-/** A problem the sidecar found, said as the annotation(s) that caused it. */
-function refusalOf(p: Problem, annotation: (key: string) => string | undefined): string {
-  const keys = ANNOTATIONS_OF_FLAG[p.flag ?? ''];
-  if (!keys) return `the injection config: ${p.message}`;
-  const given = keys.filter((k) => annotation(k) !== undefined);
-  if (given.length === 0) return `no annotation ${ANNOTATION_PREFIX}${keys[0]}, and the default: ${p.message}`;
-  return `annotation ${given.map((k) => ANNOTATION_PREFIX + k).join(', ')}: ${p.message}`;
-}
-
-/**
- * Reads the `metrics-relay.io/*` options. Checks here only what has no sidecar flag of its own (the app port, the
- * path and scheme the target URL is built from); the sidecar's checks judge the rest. Appends problems found.
- */
-function readOptions(annotation: (key: string) => string | undefined, first: unknown, config: InjectionConfig, problems: string[]): PodOptions {
-  const key = (k: string) => `${ANNOTATION_PREFIX}${k}`;
-  const before = problems.length;
-
-  let appPort: number | undefined;
-  const port = annotation('port');
-  if (port !== undefined) {
-    const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
-    if (n >= 1 && n <= 65535) appPort = n;
-    else problems.push(`annotation ${key('port')} must be a port number 1..65535, got ${quoteValue(port)}`);
-  } else {
-    // NOTE: no guessed default port: a sidecar scraping a port nothing listens on would only report failures
-    // forever; a warning at pod creation says what to fix.
-    const p = isObj(first) ? arr(first['ports'])?.find(isObj)?.['containerPort'] : undefined;
-    if (typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535) appPort = p;
-    else problems.push(`no annotation ${key('port')} and the first container declares no containerPort`);
-  }
-
-  const path = annotation('path') ?? '/metrics';
-  if (!path.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(path)) problems.push(`annotation ${key('path')} must start with "/" and contain no spaces, got ${quoteValue(path)}`);
-
-  const scheme = annotation('scheme') ?? 'http';
-  if (scheme !== 'http' && scheme !== 'https') problems.push(`annotation ${key('scheme')} must be "http" or "https", got ${quoteValue(scheme)}`);
-
-  const target = problems.length === before ? `${scheme}://127.0.0.1:${appPort}${path}` : undefined;
-  const interval = annotation('interval') ?? config.defaultInterval;
-  const metrics = (annotation('metrics') ?? config.defaultMetrics).split(',').map((s) => s.trim()).join(',');
-  return { target, appPort, interval, metrics };
-}
-
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
 
 /** The container's args: `sidecar` and its flags. Without a valid target, the sidecar's default stands in. */
-function sidecarArgs(config: InjectionConfig, o: PodOptions, metricsPort: number): string[] {
+function sidecarArgs(config: InjectionConfig, o: PodScrapeOptions, metricsPort: number): string[] {
   return [
     'sidecar',
     ...(o.target !== undefined ? ['--target', o.target] : []),

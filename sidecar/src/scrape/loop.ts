@@ -3,7 +3,7 @@ import type { ParsedPage, ParseWarning } from '../parse/index.js';
 import type { PodLabels } from '../labels-file.js';
 import type { ScrapeBreaker } from './breaker.js';
 import { familyList, type Built, type DropReason, type SeriesBuilder, type SeriesLimits } from '../series/builder.js';
-import type { SidecarMetrics } from '../self-metrics.js';
+import type { ScrapeMetrics } from '../self-metrics.js';
 import { NO_SERIES, type Snapshot } from '../stream/snapshot.js';
 import { ScrapeError } from './scrape.js';
 
@@ -23,7 +23,7 @@ export interface ScrapeLoopOptions {
   labels(): PodLabels;
   /** Receives every scrape's snapshot, good or failed. Must not throw. */
   publish(s: Snapshot): void;
-  metrics: SidecarMetrics;
+  metrics: ScrapeMetrics;
   logger: Logger;
   /** The caps the builder applies, for log lines. */
   limits: SeriesLimits;

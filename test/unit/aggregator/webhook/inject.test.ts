@@ -220,6 +220,13 @@ describe('decideInjection: opt-in and idempotency', () => {
     expect(decideInjection(withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'false' }), scope, injectionConfig)).toEqual({ inject: false, reason: 'opted out by annotation' });
   });
 
+  it('mode node leaves the pod to the node agent; mode sidecar injects; another mode warns', () => {
+    const annotated = (mode: string) => withAnnotations(replicaSetPod(), { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': mode });
+    expect(decideInjection(annotated('node'), 'pod', injectionConfig)).toEqual({ inject: false, reason: 'the pod asks for the node agent (metrics-relay.io/mode: node)' });
+    expect(decideInjection(annotated('sidecar'), 'pod', injectionConfig).inject).toBe(true);
+    expect(decideInjection(annotated('daemon'), 'pod', injectionConfig)).toMatchObject({ inject: false, warning: 'metrics-relay: sidecar not injected: annotation metrics-relay.io/mode must be "sidecar" or "node", got "daemon"' });
+  });
+
   it('existing sidecar in containers: no patch', () => {
     const pod = replicaSetPod();
     pod.spec.containers.push({ name: SIDECAR_CONTAINER_NAME, image: 'x' });

@@ -15,8 +15,10 @@ await Promise.all(
     const server = createServer((req, res) => {
       const i = indexOf.get(req.socket.localAddress ?? '');
       if (req.url !== '/metrics' || i === undefined) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(page(i, Date.now()));
+      // NOTE: with a content-length, as client_golang and prom-client send a page this small.
+      const body = Buffer.from(page(i, Date.now()));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': body.length });
+      res.end(body);
     });
     servers.push(server);
     return new Promise<void>((resolve, reject) => server.once('error', reject).listen(APP_PORT, address, resolve));

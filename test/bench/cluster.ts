@@ -19,7 +19,7 @@ import { servingKeyPair } from '../../common/src/tls.js';
 import { get, type HttpResult } from '../helpers/http.js';
 import { CLI, eventually, startRelay, type RelayProcess } from '../helpers/processes.js';
 import { APP_PORT, HPA_METRIC, NAMESPACE, podAddress, podList, podName, relayedSeries } from './cluster-pods.js';
-import { imageNodeFlags, shippedSidecar } from './image.js';
+import { imageNodeFlags, shippedNodeAgent, shippedSidecar } from './image.js';
 import { measureFootprints, type Footprint } from './proc.js';
 import { adapterPodsQuery, prometheusVersion, startPrometheus } from './prometheus.js';
 import { percentile, report } from './report.js';
@@ -78,7 +78,7 @@ export async function run(): Promise<void> {
   console.log(
     `${PODS} pods x 5 series (3 gauges, 2 counters; a relay sends ${relayedSeries().length} series a pod, rates included), ${NODES} nodes; ` +
       `warm-up ${WARMUP_MS / 1000} s, then a ${MEASURE_MS / 1000} s window (peak RSS and anonymous memory, CPU), then up to ${QUERIES} queries. ` +
-      `Prometheus: ${version}; aggregator: node ${imageNodeFlags('Dockerfile.aggregator').join(' ')} (Dockerfile.aggregator); sidecar: node ${shippedSidecar().slice(0, -1).join(' ')} (Dockerfile.sidecar).`,
+      `Prometheus: ${version}; aggregator: node ${imageNodeFlags('Dockerfile.aggregator').join(' ')} (Dockerfile.aggregator); sidecar: node ${shippedSidecar().slice(0, -1).join(' ')} (Dockerfile.sidecar); node agent: node ${shippedNodeAgent().slice(0, -1).join(' ')} (its command in Dockerfile.sidecar).`,
   );
   const apps = await startRelay([String(PODS)], { entry: [TARGETS], timeoutMs: 60_000 });
   try {
@@ -103,13 +103,13 @@ async function prometheusMode(dir: string, intervalMs: number): Promise<Mode> {
   const targets = Array.from({ length: PODS }, (_, i) => ({ target: `${podAddress(i)}:${APP_PORT}`, labels: { namespace: NAMESPACE, pod: podName(i) } }));
   const prom = await startPrometheus(dir, targets, intervalMs);
   try {
-    const [fp] = (await steady([prom.child.pid!])) as [Footprint];
+    const { fps: [fp], scrapeShare } = await steady([prom.child.pid!], () => metricSum([`${prom.url}/metrics`], 'prometheus_target_interval_length_seconds_count'), PODS / (intervalMs / 1000));
     const query = adapterPodsQuery(HPA_METRIC, NAMESPACE, targets.map((t) => t.labels.pod));
     const q = await timeQueries(`${prom.url}/api/v1/query?query=${encodeURIComponent(query)}`, (r) => r.json?.data?.result?.length ?? 0);
     const head = /^prometheus_tsdb_head_series (\S+)/m.exec((await get(`${prom.url}/metrics`)).text)?.[1];
-    printProcess('prometheus', fp, `${head} head series (the pods' plus 5 per target that Prometheus adds: up, scrape_*)`);
+    printProcess('prometheus', fp!, `${scrapesMade(scrapeShare)}; ${head} head series (the pods' plus 5 per target that Prometheus adds: up, scrape_*)`);
     printQuery(`prometheus-adapter's query (GET /api/v1/query, ${query.length.toLocaleString('en-US')} characters: sum(${HPA_METRIC}{namespace,pod=~"p-0|p-1|..."}) by (pod))`, q);
-    return { name: 'Prometheus 2.42', parts: '1 prometheus (prometheus-adapter not counted)', rssMib: fp.peakRssMib, anonMib: fp.peakAnonMib, cpuShare: fp.cpuShare, query: q };
+    return { name: 'Prometheus 2.42', parts: '1 prometheus (prometheus-adapter not counted)', rssMib: fp!.peakRssMib, anonMib: fp!.peakAnonMib, cpuShare: fp!.cpuShare, query: q };
   } finally {
     await prom.stop();
   }
@@ -132,13 +132,14 @@ async function sidecarMode(tls: Tls, intervalMs: number): Promise<Mode> {
     const spec = { target: `127.0.0.1:${agg.ports['ingest']}`, caFile: tls.cert, first: SAMPLE, intervalMs, namespace: NAMESPACE, podPrefix: 'p-', podsPerApp: PODS, podLabels: { app: 'bench' }, series: relayedSeries() };
     standIns = startStreamClients(spec, PODS - SAMPLE, STANDINS_PER_PROCESS);
     await servedForEveryPod(agg);
-    const [aggFp, ...sampled] = await steady([agg.child.pid!, ...sidecars.map((s) => s.child.pid!)]);
+    const ops = sidecars.map((s) => `http://127.0.0.1:${s.ports['metrics']}/metrics`);
+    const { fps: [aggFp, ...sampled], scrapeShare } = await steady([agg.child.pid!, ...sidecars.map((s) => s.child.pid!)], () => metricSum(ops, 'metrics_relay_sidecar_scrape_duration_seconds_count'), SAMPLE / (intervalMs / 1000));
     const q = await timeQueries(apiQueryUrl(agg), (r) => r.json?.items?.length ?? 0);
     const sidecar = mean(sampled);
-    printProcess(`sidecar, mean of ${SAMPLE} (spread: RSS ${range(sampled, (f) => f.peakRssMib)} MiB, anonymous ${range(sampled, (f) => f.peakAnonMib)} MiB)`, sidecar);
-    printProcess(`aggregator with ${PODS} sidecar streams (${SAMPLE} real sidecars, ${PODS - SAMPLE} stand-ins: one TLS stream each, sending a sidecar's snapshots)`, aggFp, await held(agg));
+    printProcess(`sidecar, mean of ${SAMPLE} (spread: RSS ${range(sampled, (f) => f.peakRssMib)} MiB, anonymous ${range(sampled, (f) => f.peakAnonMib)} MiB)`, sidecar, scrapesMade(scrapeShare));
+    printProcess(`aggregator with ${PODS} sidecar streams (${SAMPLE} real sidecars, ${PODS - SAMPLE} stand-ins: one TLS stream each, sending a sidecar's snapshots)`, aggFp!, await held(agg));
     printQuery('our pods/* for every pod (the HPA\'s request)', q);
-    return relayCluster('sidecar mode', `${PODS} sidecars + 1 aggregator`, PODS, sidecar, aggFp, q);
+    return relayCluster('sidecar mode', `${PODS} sidecars + 1 aggregator`, PODS, sidecar, aggFp!, q);
   } finally {
     if (standIns) await stopStreamClients(standIns);
     await Promise.all(sidecars.map((s) => s.stop()));
@@ -161,18 +162,19 @@ async function nodeMode(tls: Tls, intervalMs: number, nodes: number): Promise<Mo
         await startRelay([
           'node-agent', '--node-name', `node-${n}`, '--aggregator', `127.0.0.1:${agg.ports['ingest']}`, '--ca-file', tls.cert, '--pods-file', file,
           '--interval', `${intervalMs}ms`, '--metrics-port', '0', '--bind-address', '127.0.0.1', '--log-level', 'warn',
-        ], { entry: nodeAgentEntry() }),
+        ], { entry: shippedNodeAgent() }),
       );
     }
     await servedForEveryPod(agg);
-    const [aggFp, ...measured] = await steady([agg.child.pid!, ...agents.map((a) => a.child.pid!)]);
+    const ops = agents.map((a) => `http://127.0.0.1:${a.ports['metrics']}/metrics`);
+    const { fps: [aggFp, ...measured], scrapeShare } = await steady([agg.child.pid!, ...agents.map((a) => a.child.pid!)], () => metricSum(ops, 'metrics_relay_node_agent_scrape_duration_seconds_count'), PODS / (intervalMs / 1000));
     const q = await timeQueries(apiQueryUrl(agg), (r) => r.json?.items?.length ?? 0);
     const agent = mean(measured);
     const label = nodes === 1 ? `node agent with ${PODS} pods` : `node agent with ${perNode} pods, mean of ${nodes} (spread: RSS ${range(measured, (f) => f.peakRssMib)} MiB, anonymous ${range(measured, (f) => f.peakAnonMib)} MiB)`;
-    printProcess(label, agent);
-    printProcess(`aggregator with ${nodes} node agent${nodes === 1 ? '' : 's'}`, aggFp, await held(agg));
+    printProcess(label, agent, scrapesMade(scrapeShare));
+    printProcess(`aggregator with ${nodes} node agent${nodes === 1 ? '' : 's'}`, aggFp!, await held(agg));
     printQuery(`our pods/* for every pod, ${nodes} node agent${nodes === 1 ? '' : 's'}`, q);
-    return relayCluster('node mode', `${nodes} node agents (${perNode} pods each) + 1 aggregator`, nodes, agent, aggFp, q);
+    return relayCluster('node mode', `${nodes} node agents (${perNode} pods each) + 1 aggregator`, nodes, agent, aggFp!, q);
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
     await agg.stop();
@@ -193,11 +195,6 @@ function relayCluster(name: string, parts: string, count: number, agent: Footpri
   };
 }
 
-/** The node agent as it ships. */
-function nodeAgentEntry(): string[] {
-  return [CLI];
-}
-
 /** A standalone aggregator serving TLS on ingest (as in a cluster), with the image's node flags. */
 function startAggregator(tls: Tls): Promise<RelayProcess> {
   return startRelay(
@@ -215,10 +212,27 @@ async function servedForEveryPod(agg: RelayProcess): Promise<void> {
   await eventually(async () => (((await get(apiQueryUrl(agg))).json?.items?.length ?? 0) >= PODS ? true : undefined), READY_MS, 1000);
 }
 
-/** Warm-up, then one window over every process at once. */
-async function steady(pids: number[]): Promise<Footprint[]> {
+/**
+ * Warm-up, then one window over every process at once; and how many of the scrapes due in the window were made
+ * (`scrapes` reads a running count; scheduledPerSecond is what the interval asks), which falls below 1 when the
+ * scrapers (or this machine) cannot keep up.
+ */
+async function steady(pids: number[], scrapes: () => Promise<number>, scheduledPerSecond: number): Promise<{ fps: Footprint[]; scrapeShare: number }> {
   await new Promise((r) => setTimeout(r, WARMUP_MS));
-  return measureFootprints(pids, MEASURE_MS, 1000);
+  const before = await scrapes();
+  const t0 = performance.now();
+  const fps = await measureFootprints(pids, MEASURE_MS, 1000);
+  const made = (await scrapes()) - before;
+  return { fps, scrapeShare: made / (((performance.now() - t0) / 1000) * scheduledPerSecond) };
+}
+
+/** The sum over every series of `name` (a counter or gauge, any labels) on the /metrics pages at urls. */
+async function metricSum(urls: string[], name: string): Promise<number> {
+  let sum = 0;
+  for (const url of urls) {
+    for (const line of (await get(url)).text.split('\n')) if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }
 
 /**
@@ -247,9 +261,8 @@ async function timeQueries(url: string, pods: (r: HttpResult) => number): Promis
 
 /** What the aggregator holds, from its own /metrics. */
 async function held(agg: RelayProcess): Promise<string> {
-  const text = (await get(`http://127.0.0.1:${agg.ports['metrics']}/metrics`)).text;
-  const gauge = (name: string): string => /^(\S+) (\S+)$/m.exec(text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).join('\n'))?.[2] ?? '?';
-  return `holds ${gauge('metrics_relay_aggregator_pods')} pods, ${gauge('metrics_relay_aggregator_series')} series, ${gauge('metrics_relay_aggregator_streams')} streams`;
+  const gauge = (name: string): Promise<number> => metricSum([`http://127.0.0.1:${agg.ports['metrics']}/metrics`], `metrics_relay_aggregator_${name}`);
+  return `holds ${await gauge('pods')} pods, ${await gauge('series')} series, ${await gauge('streams')} streams`;
 }
 
 function mean(fps: Footprint[]): Footprint {
@@ -263,6 +276,10 @@ function range(fps: Footprint[], f: (x: Footprint) => number): string {
 
 function printProcess(label: string, fp: Footprint, note?: string): void {
   console.log(`${label}: RSS ${fp.peakRssMib.toFixed(1)} MiB, anonymous ${fp.peakAnonMib.toFixed(1)} MiB, CPU ${pct(fp.cpuShare)} of a core${note ? `; ${note}` : ''}`);
+}
+
+function scrapesMade(share: number): string {
+  return `${pct(share)} of the scrapes due in the window made`;
 }
 
 function printQuery(label: string, q: Query): void {

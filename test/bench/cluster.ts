@@ -101,13 +101,15 @@ export async function run(): Promise<void> {
 
 async function prometheusMode(dir: string, intervalMs: number): Promise<Mode> {
   const targets = Array.from({ length: PODS }, (_, i) => ({ target: `${podAddress(i)}:${APP_PORT}`, labels: { namespace: NAMESPACE, pod: podName(i) } }));
+  const started = Date.now();
   const prom = await startPrometheus(dir, targets, intervalMs);
   try {
     const { fps: [fp], scrapeShare } = await steady([prom.child.pid!], () => metricSum([`${prom.url}/metrics`], 'prometheus_target_interval_length_seconds_count'), PODS / (intervalMs / 1000));
     const query = adapterPodsQuery(HPA_METRIC, NAMESPACE, targets.map((t) => t.labels.pod));
     const q = await timeQueries(`${prom.url}/api/v1/query?query=${encodeURIComponent(query)}`, (r) => r.json?.data?.result?.length ?? 0);
-    const head = /^prometheus_tsdb_head_series (\S+)/m.exec((await get(`${prom.url}/metrics`)).text)?.[1];
-    printProcess('prometheus', fp!, `${scrapesMade(scrapeShare)}; ${head} head series (the pods' plus 5 per target that Prometheus adds: up, scrape_*)`);
+    const head = await metricSum([`${prom.url}/metrics`], 'prometheus_tsdb_head_series');
+    const age = `${Math.round((Date.now() - started) / 1000)} s after start (its head block grows for 2 h before it is cut)`;
+    printProcess('prometheus', fp!, `${scrapesMade(scrapeShare)}; ${head} head series (the pods' plus 5 per target that Prometheus adds: up, scrape_*); ${age}`);
     printQuery(`prometheus-adapter's query (GET /api/v1/query, ${query.length.toLocaleString('en-US')} characters: sum(${HPA_METRIC}{namespace,pod=~"p-0|p-1|..."}) by (pod))`, q);
     return { name: 'Prometheus 2.42', parts: '1 prometheus (prometheus-adapter not counted)', rssMib: fp!.peakRssMib, anonMib: fp!.peakAnonMib, cpuShare: fp!.cpuShare, query: q };
   } finally {
@@ -295,6 +297,10 @@ function printCluster(intervalMs: number, modes: Mode[]): void {
   console.log(`\nwhole cluster, ${PODS.toLocaleString('en-US')} pods on ${NODES} nodes, ${s} scrape, 1 aggregator replica:`);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) console.log(`| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
+  console.log(
+    '(RSS sums count the node binary\'s file pages, ~40 MiB, once per process; processes of one image on one node share them, ' +
+      'so for many sidecars on a node the anonymous sum is the closer figure. CPU: the window\'s mean.)',
+  );
   for (const m of modes.filter((m) => m.replica)) {
     const r = m.replica!;
     console.log(

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/processes.js';
 
@@ -12,4 +12,26 @@ export function imageNodeFlags(dockerfile: string): string[] {
   const [node, ...rest] = JSON.parse(entrypoint) as string[];
   if (node !== 'node') throw new Error(`${dockerfile} ENTRYPOINT starts with ${node}, not node`);
   return rest.slice(0, -1);
+}
+
+/**
+ * What the sidecar image runs: the bundle `npm run bundle:sidecar` builds (npm run bench builds it first), with the
+ * node flags of Dockerfile.sidecar's ENTRYPOINT; a startRelay entry.
+ */
+export function shippedSidecar(): string[] {
+  const bundle = join(ROOT, 'dist/bundle/sidecar.mjs');
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:sidecar (npm run bench does)`);
+  return [...imageNodeFlags('Dockerfile.sidecar'), bundle];
+}
+
+/**
+ * What the node agent's DaemonSet runs: the bundle `npm run bundle:node-agent` builds, with the node flags of the
+ * command Dockerfile.sidecar gives for it (`command: [node, <flags...>, /app/node-agent.mjs]`); a startRelay entry.
+ */
+export function shippedNodeAgent(): string[] {
+  const bundle = join(ROOT, 'dist/bundle/node-agent.mjs');
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:node-agent (npm run bench:cluster does)`);
+  const command = /command: \[node, (.*), \/app\/node-agent\.mjs\]/.exec(readFileSync(join(ROOT, 'Dockerfile.sidecar'), 'utf8'))?.[1];
+  if (command === undefined) throw new Error('Dockerfile.sidecar names no `command: [node, ..., /app/node-agent.mjs]` for the node agent');
+  return [...command.split(', '), bundle];
 }

@@ -1,56 +1,51 @@
-// One client process of the scale soak (scale.ts): holds `count` ingest streams open as sidecars do (one TLS
-// connection each, a Hello, then a snapshot of `series` gauges every `interval` ms, started at a random offset),
-// and prints its counts as one JSON line on stdout every second. Each value is its sample time in ms, so whoever
-// reads it from the API knows its age. Stops on SIGTERM.
+// One client process of stream-clients.ts: holds `count` ingest streams open as sidecars do (one TLS connection
+// each, a Hello, then a snapshot of the spec's series every `intervalMs`, started at a random offset), and prints its
+// counts as one JSON line on stdout every second. Each value is its sample time in ms, so whoever reads it from the
+// API knows its age. Stops on SIGTERM.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadIngest, type WireAck, type WireReportRequest } from '../../common/src/proto.js';
+import type { StreamClientSpec } from './stream-clients.js';
 
-const [target, caFile, countArg, firstArg, intervalArg, seriesArg, podsPerAppArg] = process.argv.slice(2);
-const count = Number(countArg);
-const first = Number(firstArg);
-const intervalMs = Number(intervalArg);
-const series = Number(seriesArg);
-const podsPerApp = Number(podsPerAppArg);
+const spec = JSON.parse(process.argv[2]!) as StreamClientSpec;
 
 const { Client } = loadIngest();
-const credentials = grpc.credentials.createSsl(readFileSync(caFile!));
+const credentials = grpc.credentials.createSsl(readFileSync(spec.caFile));
 const counts = { open: 0, sent: 0, acked: 0, ended: 0 };
 const timers: NodeJS.Timeout[] = [];
 const clients: { close(): void }[] = [];
 
-for (let i = 0; i < count; i++) {
-  const p = first + i;
+for (let i = 0; i < spec.count; i++) {
+  const p = spec.first + i;
   // NOTE: one connection per stream (a local subchannel pool), as separate sidecar processes have.
-  const client = new Client(target!, credentials, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'localhost' }) as unknown as {
+  const client = new Client(spec.target, credentials, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'localhost' }) as unknown as {
     report(): grpc.ClientDuplexStream<WireReportRequest, WireAck>;
     close(): void;
   };
   clients.push(client);
   const stream = client.report();
-  const app = `app-${Math.floor(p / podsPerApp)}`;
+  const fill = (labels: Record<string, string>): Record<string, string> =>
+    Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, v.replaceAll('{p}', String(p)).replaceAll('{app}', String(Math.floor(p / spec.podsPerApp)))]));
   let seq = 0;
   stream.on('data', () => counts.acked++);
   stream.on('error', () => counts.ended++);
-  stream.write({ hello: { pod: { namespace: 'scale', name: `pod-${p}`, uid: `uid-${p}`, labels: { app, pod: String(p) } }, interval_ms: intervalMs, agent: 'bench' } } as WireReportRequest);
+  stream.write({ hello: { pod: { namespace: spec.namespace, name: `${spec.podPrefix}${p}`, uid: `uid-${p}`, labels: fill(spec.podLabels) }, interval_ms: spec.intervalMs, agent: 'bench' } } as WireReportRequest);
   counts.open++;
-  const ids = Array.from({ length: series }, (_, k) => k);
+  const ids = spec.series.map((_, k) => k);
+  const defs = spec.series.map((s, k) => ({ id: k, name: s.name, labels: fill(s.labels), kind: s.kind, window_ms: s.windowMs }));
   const send = (): void => {
     const now = Date.now();
     seq++;
     stream.write({
-      snapshot: {
-        seq, status: 'OK', error: '', scrape_time_ms: now, ids, values: ids.map(() => now), timestamps_ms: [], pod_labels: null,
-        defs: seq === 1 ? ids.map((k) => ({ id: k, name: `cm_s${k}`, labels: { app }, kind: 'GAUGE', window_ms: 0 })) : [],
-      },
+      snapshot: { seq, status: 'OK', error: '', scrape_time_ms: now, ids, values: ids.map(() => now), timestamps_ms: [], pod_labels: null, defs: seq === 1 ? defs : [] },
     } as unknown as WireReportRequest);
     counts.sent++;
   };
   // Jittered start: sidecars do not scrape in step.
   timers.push(setTimeout(() => {
     send();
-    timers.push(setInterval(send, intervalMs));
-  }, Math.random() * intervalMs));
+    timers.push(setInterval(send, spec.intervalMs));
+  }, Math.random() * spec.intervalMs));
 }
 
 const report = setInterval(() => process.stdout.write(`${JSON.stringify(counts)}\n`), 1000);

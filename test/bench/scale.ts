@@ -1,22 +1,20 @@
 // `npm run bench:scale`: one aggregator replica under live load, as a cluster gives it. 1,000, 5,000 and 10,000
-// ingest streams over TLS, held open by several client processes (scale-client.ts: 20 series per pod every 5 s,
+// ingest streams over TLS, held open by several client processes (stream-clients.ts: 20 series per pod every 5 s,
 // jittered), while this process queries like 1,000 HPAs at a 15 s sync would (~70 requests/s: pods/* over 200 pods,
 // Object, External). The baseline, taken first in the same run, is a quiet replica holding 1,000 pods with no live
 // stream. Bounded: each step ramps for at most 90 s and measures for MEASURE_MS.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:https';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { servingKeyPair } from '../../common/src/tls.js';
 import { quantityValue } from '../../examples/demo.js';
 import { CLI, startRelay, type RelayProcess } from '../helpers/processes.js';
 import { imageNodeFlags } from './image.js';
 import { percentile, report } from './report.js';
+import { startStreamClients, stopStreamClients, totalCounts as total, type StreamClients, type StreamCounts as Counts } from './stream-clients.js';
 
-const CLIENT = fileURLToPath(new URL('./scale-client.js', import.meta.url));
 const INTERVAL_MS = 5000;
 const SERIES = 20;
 const PODS_PER_APP = 200;
@@ -25,7 +23,6 @@ const MEASURE_MS = Number(process.env['SCALE_MEASURE_MS'] ?? 20_000);
 const QUERIES_PER_SECOND = 70;
 const STEPS = (process.env['SCALE_STEPS'] ?? '1000,5000,10000').split(',').map(Number);
 
-interface Counts { open: number; sent: number; acked: number; ended: number }
 interface Step { streams: number; rssMiB: number; heapMiB: number; cpu: number; p50: number; p99: number; max: number; errors: number; ageP99: number; sent: number; acked: number }
 
 export async function run(): Promise<void> {
@@ -45,14 +42,14 @@ export async function run(): Promise<void> {
     report({ name: 'idle RSS (standalone, TLS ingest, no stream)', value: idle.rssMiB, unit: 'MiB', target: '<= 80' });
 
     // Baseline: 1,000 pods report once, then their streams close (values stay held): a quiet replica.
-    const warm = await startClients(target, join(dir, 'tls.crt'), 1000);
+    const warm = startClients(target, join(dir, 'tls.crt'), 1000);
     await waitFor(() => total(warm.counts).sent >= 1000, 90_000);
-    await stopClients(warm);
+    await stopStreamClients(warm);
     const quiet = await measure(agg, 1000, undefined);
     print('quiet replica, 1,000 pods held, no live stream', quiet);
 
     for (const streams of STEPS) {
-      const clients = await startClients(target, join(dir, 'tls.crt'), streams);
+      const clients = startClients(target, join(dir, 'tls.crt'), streams);
       try {
         await waitFor(() => total(clients.counts).open >= streams && total(clients.counts).acked >= streams, 90_000);
         await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
@@ -66,7 +63,7 @@ export async function run(): Promise<void> {
           report({ name: 'served value age p99 at 10,000 streams', value: step.ageP99, unit: 'ms', target: `<= ${INTERVAL_MS + 250}` });
         }
       } finally {
-        await stopClients(clients);
+        await stopStreamClients(clients);
       }
     }
   } finally {
@@ -83,32 +80,9 @@ function print(label: string, s: Step, baseline?: Step): void {
   );
 }
 
-function total(counts: Counts[]): Counts {
-  return counts.reduce((a, c) => ({ open: a.open + c.open, sent: a.sent + c.sent, acked: a.acked + c.acked, ended: a.ended + c.ended }), { open: 0, sent: 0, acked: 0, ended: 0 });
-}
-
-async function startClients(target: string, caFile: string, streams: number): Promise<{ children: ChildProcess[]; counts: Counts[] }> {
-  const children: ChildProcess[] = [];
-  const counts: Counts[] = [];
-  for (let first = 0; first < streams; first += STREAMS_PER_CLIENT) {
-    const n = Math.min(STREAMS_PER_CLIENT, streams - first);
-    const slot: Counts = { open: 0, sent: 0, acked: 0, ended: 0 };
-    counts.push(slot);
-    const child = spawn(process.execPath, [CLIENT, target, caFile, String(n), String(first), String(INTERVAL_MS), String(SERIES), String(PODS_PER_APP)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      if (lines.length > 0) Object.assign(slot, JSON.parse(lines[lines.length - 1]!) as Counts);
-    });
-    children.push(child);
-  }
-  return { children, counts };
-}
-
-async function stopClients(c: { children: ChildProcess[] }): Promise<void> {
-  await Promise.all(c.children.map((ch) => new Promise((r) => (ch.exitCode !== null ? r(undefined) : (ch.once('exit', r), ch.kill('SIGTERM'))))));
+function startClients(target: string, caFile: string, streams: number): StreamClients {
+  const series = Array.from({ length: SERIES }, (_, k) => ({ name: `cm_s${k}`, kind: 'GAUGE' as const, windowMs: 0, labels: { app: 'app-{app}' } }));
+  return startStreamClients({ target, caFile, first: 0, intervalMs: INTERVAL_MS, namespace: 'scale', podPrefix: 'pod-', podsPerApp: PODS_PER_APP, podLabels: { app: 'app-{app}', pod: '{p}' }, series }, streams, STREAMS_PER_CLIENT);
 }
 
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { Agent, request } from 'node:https';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { INJECTION_DEFAULTS } from '../../aggregator/src/webhook/inject.js';
 import { startRelay, eventually, ROOT, type RelayProcess } from '../helpers/processes.js';
-import { imageNodeFlags } from './image.js';
+import { imageNodeFlags, shippedSidecar } from './image.js';
+import { CLOCK_TICKS, cpuTicks, measureFootprints, memoryMib, type Footprint } from './proc.js';
 import { percentile, report } from './report.js';
 
 // Sidecar benchmarks: its footprint at a 1s interval on a 1,000-series /metrics, and freshness (a value changed in
@@ -16,8 +16,6 @@ const SERIES = 1000;
 const INTERVAL_MS = 1000;
 const CHANGES = 100;
 const FOOTPRINT_MS = 15_000;
-// NOTE: USER_HZ, the unit of utime/stime in /proc/<pid>/stat, is 100 on every Linux architecture Node runs on.
-const CLOCK_TICKS = 100;
 
 export async function run(): Promise<void> {
   await runFootprint();
@@ -38,7 +36,7 @@ async function runFootprint(): Promise<void> {
 
     // NOTE: the footprint is measured during the first 15s of the freshness run: the sidecar's work is the same
     // (one scrape a second), the API polling loads only the aggregator, and the bench stays under 2 minutes.
-    const footprint = measureFootprint(sidecar.child.pid!, FOOTPRINT_MS);
+    const footprint = measureFootprints([sidecar.child.pid!], FOOTPRINT_MS);
     const latencies: number[] = [];
     let missed = 0;
     for (let i = 1; i <= CHANGES; i++) {
@@ -49,14 +47,14 @@ async function runFootprint(): Promise<void> {
       if (await pollUntil(async () => (await servedValue(agent, url)) === String(i), 5000)) latencies.push(performance.now() - t0);
       else missed++;
     }
-    const fp = await footprint;
+    const [fp] = (await footprint) as [Footprint];
     const floor = await floorRssMb(`http://127.0.0.1:${target.port}/metrics`, `127.0.0.1:${agg.ports['ingest']}`);
 
     const flags = shippedSidecar().slice(0, -1).join(' ');
-    report({ name: `sidecar RSS (image bundle, node ${flags}) at ${INTERVAL_MS}ms on ${SERIES} series (peak over ${FOOTPRINT_MS / 1000}s)`, value: fp.peakRssMb, unit: 'MB', target: '<= 60', baseline: { name: 'an idle node process', value: await idleNodeRssMb() } });
+    report({ name: `sidecar RSS (image bundle, node ${flags}) at ${INTERVAL_MS}ms on ${SERIES} series (peak over ${FOOTPRINT_MS / 1000}s)`, value: fp.peakRssMib, unit: 'MB', target: '<= 60', baseline: { name: 'an idle node process', value: await idleNodeRssMb() } });
     report({ name: `floor: node ${flags} scraping the same page every second and holding one grpc-js stream, no sidecar logic`, value: floor, unit: 'MB' });
-    report({ name: 'sidecar RSS, anonymous part (the rest is the node binary, shared between processes)', value: fp.peakAnonMb, unit: 'MB' });
-    report({ name: `sidecar CPU at ${INTERVAL_MS}ms on ${SERIES} series`, value: fp.cpuPercent, unit: '% of one core', target: '<= 2' });
+    report({ name: 'sidecar RSS, anonymous part (the rest is the node binary, shared between processes)', value: fp.peakAnonMib, unit: 'MB' });
+    report({ name: `sidecar CPU at ${INTERVAL_MS}ms on ${SERIES} series`, value: fp.cpuShare * 100, unit: '% of one core', target: '<= 2' });
     report({ name: `freshness (app change -> API), p50 of ${latencies.length}`, value: percentile(latencies, 50), unit: 'ms' });
     report({ name: `freshness (app change -> API), p99 of ${latencies.length}`, value: percentile(latencies, 99), unit: 'ms', target: `<= ${INTERVAL_MS + 250}`, baseline: { name: 'the interval alone', value: INTERVAL_MS } });
     if (missed > 0) report({ name: 'changes not served within 5s', value: missed, unit: 'changes', target: '<= 0' });
@@ -270,14 +268,6 @@ export async function runSoak(): Promise<void> {
   console.log(`  ${await priceRun(1e6, 1000, 48, seconds)}`);
 }
 
-/** utime + stime of pid in clock ticks; NaN once the process is gone. */
-function cpuTicks(pid: number): number {
-  if (!existsSync(`/proc/${pid}/stat`)) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 async function scrapeCount(metricsUrl: string): Promise<number> {
   const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
   return Number(/^metrics_relay_sidecar_scrape_duration_seconds_count (\d+)/m.exec(text)?.[1] ?? NaN);
@@ -314,13 +304,12 @@ async function servePage(page: Page): Promise<{ server: Server; port: number }> 
  */
 async function measurePeaks(pid: number, metricsUrl: string, durationMs: number): Promise<{ rssMib: number; anonMib: number; heapMib: number; externalMib: number }> {
   const peak = { rssMib: 0, anonMib: 0, heapMib: 0, externalMib: 0 };
-  const kib = (status: string, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
   const t0 = performance.now();
   let lastSelf = 0;
   while (performance.now() - t0 < durationMs) {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    peak.rssMib = Math.max(peak.rssMib, kib(status, 'VmRSS'));
-    peak.anonMib = Math.max(peak.anonMib, kib(status, 'RssAnon'));
+    const m = memoryMib(pid);
+    peak.rssMib = Math.max(peak.rssMib, m.rssMib);
+    peak.anonMib = Math.max(peak.anonMib, m.anonMib);
     if (performance.now() - lastSelf >= 250) {
       lastSelf = performance.now();
       const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
@@ -348,16 +337,6 @@ async function startPair(targetPort: number, cgroup?: string, intervalMs = INTER
   }
 }
 
-/**
- * What the sidecar image runs: the bundle `npm run bundle:sidecar` builds (npm run bench builds it first), with the
- * node flags of Dockerfile.sidecar's ENTRYPOINT.
- */
-function shippedSidecar(): string[] {
-  const bundle = join(ROOT, 'dist/bundle/sidecar.mjs');
-  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:sidecar (npm run bench does)`);
-  return [...imageNodeFlags('Dockerfile.sidecar'), bundle];
-}
-
 /** A /metrics of SERIES gauges cm_bench_value{series,path}; series 0 carries the value the bench changes. */
 async function startTarget(): Promise<{ server: Server; port: number; set(v: number): void }> {
   let value = 0;
@@ -371,30 +350,12 @@ async function startTarget(): Promise<{ server: Server; port: number; set(v: num
   return { server, port: (server.address() as { port: number }).port, set: (v) => (value = v) };
 }
 
-/** Peak RSS (total and anonymous, sampled every 500ms) and CPU share of a process over durationMs, from /proc. */
-async function measureFootprint(pid: number, durationMs: number): Promise<{ peakRssMb: number; peakAnonMb: number; cpuPercent: number }> {
-  const ticks = (): number => cpuTicks(pid);
-  const mb = (status: string, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
-  const t0 = performance.now();
-  const c0 = ticks();
-  let peakRssMb = 0;
-  let peakAnonMb = 0;
-  while (performance.now() - t0 < durationMs) {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    peakRssMb = Math.max(peakRssMb, mb(status, 'VmRSS'));
-    peakAnonMb = Math.max(peakAnonMb, mb(status, 'RssAnon'));
-    await sleep(500);
-  }
-  const cpuPercent = ((ticks() - c0) / CLOCK_TICKS / ((performance.now() - t0) / 1000)) * 100;
-  return { peakRssMb, peakAnonMb, cpuPercent };
-}
-
 /** RSS of a node process that does nothing: the floor of any Node sidecar. */
 async function idleNodeRssMb(): Promise<number> {
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
   try {
     await sleep(1000);
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+    return memoryMib(child.pid!).rssMib;
   } finally {
     child.kill();
   }
@@ -422,7 +383,7 @@ async function floorRssMb(target: string, ingest: string): Promise<number> {
     await sleep(3000);
     let peak = 0;
     for (let i = 0; i < 20; i++) {
-      peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024);
+      peak = Math.max(peak, memoryMib(child.pid!).rssMib);
       await sleep(500);
     }
     return peak;

@@ -78,7 +78,7 @@ export async function run(): Promise<void> {
   console.log(
     `${PODS} pods x 5 series (3 gauges, 2 counters; a relay sends ${relayedSeries().length} series a pod, rates included), ${NODES} nodes; ` +
       `warm-up ${WARMUP_MS / 1000} s, then a ${MEASURE_MS / 1000} s window (peak RSS and anonymous memory, CPU), then up to ${QUERIES} queries. ` +
-      `Prometheus: ${version}; aggregator: node ${imageNodeFlags('Dockerfile.aggregator').join(' ')} (Dockerfile.aggregator); sidecar: node ${shippedSidecar().slice(0, -1).join(' ')} (Dockerfile.sidecar); node agent: node ${shippedNodeAgent().slice(0, -1).join(' ')} (its command in Dockerfile.sidecar).`,
+      `Prometheus: ${version}; aggregator: node ${imageNodeFlags('Dockerfile.aggregator').join(' ')} (Dockerfile.aggregator); sidecar: node ${shippedSidecar().slice(0, -1).join(' ')} (Dockerfile.sidecar); node agent: node ${shippedNodeAgent().slice(0, -1).join(' ')} (the chart's DaemonSet command).`,
   );
   const apps = await startRelay([String(PODS)], { entry: [TARGETS], timeoutMs: 60_000 });
   try {

@@ -24,14 +24,16 @@ export function shippedSidecar(): string[] {
   return [...imageNodeFlags('Dockerfile.sidecar'), bundle];
 }
 
+const AGENT_TEMPLATE = 'charts/metrics-relay/templates/node-agent.yaml';
+
 /**
  * What the node agent's DaemonSet runs: the bundle `npm run bundle:node-agent` builds, with the node flags of the
- * command Dockerfile.sidecar gives for it (`command: [node, <flags...>, /app/node-agent.mjs]`); a startRelay entry.
+ * chart's command for it (`command: ["node", <flags...>, "/app/node-agent.mjs"]`); a startRelay entry.
  */
 export function shippedNodeAgent(): string[] {
   const bundle = join(ROOT, 'dist/bundle/node-agent.mjs');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run bundle:node-agent (npm run bench:cluster does)`);
-  const command = /command: \[node, (.*), \/app\/node-agent\.mjs\]/.exec(readFileSync(join(ROOT, 'Dockerfile.sidecar'), 'utf8'))?.[1];
-  if (command === undefined) throw new Error('Dockerfile.sidecar names no `command: [node, ..., /app/node-agent.mjs]` for the node agent');
-  return [...command.split(', '), bundle];
+  const command = /command: (\["node", .*, "\/app\/node-agent\.mjs"\])/.exec(readFileSync(join(ROOT, AGENT_TEMPLATE), 'utf8'))?.[1];
+  if (command === undefined) throw new Error(`${AGENT_TEMPLATE} has no \`command: ["node", ..., "/app/node-agent.mjs"]\` for the node agent`);
+  return [...(JSON.parse(command) as string[]).slice(1, -1), bundle];
 }

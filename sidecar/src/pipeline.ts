@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SidecarOptions } from '../../common/src/sidecar-options.js';
 import type { PodLabels } from './labels-file.js';
 import { createScrapeBreaker, type BreakerState } from './scrape/breaker.js';
-import { createScrape, ScrapeError } from './scrape/scrape.js';
+import { createScrape, ScrapeError, type LargeBodyBudget } from './scrape/scrape.js';
 import { createScrapeLoop } from './scrape/loop.js';
 import { compileSelection } from './series/select.js';
 import { SeriesBuilder } from './series/builder.js';
@@ -25,6 +25,8 @@ export interface PipelineOptions {
   lookup: Lookup;
   metrics: ScrapeMetrics;
   logger: Logger;
+  /** Large bodies held at once, shared with the other pods of the process (the node agent's). */
+  bodies?: LargeBodyBudget;
   /** A failed scrape's message as sent to the aggregators (the node agent says whom it could not reach). */
   describeFailure?(err: ScrapeError): string;
   onBreakerState?(state: BreakerState): void;
@@ -78,7 +80,7 @@ export function createPipeline(p: PipelineOptions): Pipeline {
 
   const limits = { maxSeries: o.maxSeries, maxLabelNameBytes: o.maxLabelNameBytes, maxLabelValueBytes: o.maxLabelValueBytes, maxLabelsPerSeries: o.maxLabelsPerSeries };
   const builder = new SeriesBuilder(o.rateWindowMs, limits);
-  const scrape = createScrape({ target: o.target, timeoutMs: o.timeoutMs, maxBodyBytes: o.maxBodyBytes, select: compileSelection(o.metrics), budget: builder.budget });
+  const scrape = createScrape({ target: o.target, timeoutMs: o.timeoutMs, maxBodyBytes: o.maxBodyBytes, select: compileSelection(o.metrics), budget: builder.budget, ...(p.bodies ? { bodies: p.bodies } : {}) });
   const describe = p.describeFailure;
   const breakerLog = p.logger.child({ component: 'breaker' });
   const breaker = createScrapeBreaker(

@@ -499,7 +499,7 @@ describe('mode: node agents', () => {
       expect(c['ports']).toEqual([{ name: 'metrics', containerPort: 9091, protocol: 'TCP' }]);
       expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'metrics' });
       expect(c['livenessProbe']['httpGet']).toEqual({ path: '/healthz', port: 'metrics' });
-      expect(c['resources']).toEqual({ requests: { cpu: '20m', memory: '48Mi' }, limits: { memory: '128Mi' } });
+      expect(c['resources']).toEqual({ requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } });
       expect(c['securityContext']).toEqual({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
       expect(c['volumeMounts']).toEqual([{ name: 'metrics-relay-token', mountPath: '/var/run/secrets/metrics-relay', readOnly: true }]);
       // Like the injected sidecar's volume: its own token for the aggregator, and the CA sidecars trust.

@@ -6,7 +6,7 @@ import { NODE_AGENT } from '../../../common/src/proto.js';
 import { stopOnSignal } from '../../../common/src/lifecycle.js';
 import { startOpsServer } from '../ops-server.js';
 import { createPipeline, type Pipeline } from '../pipeline.js';
-import type { ScrapeError } from '../scrape/scrape.js';
+import { LargeBodyBudget, type ScrapeError } from '../scrape/scrape.js';
 import { createScrapeMetrics } from '../self-metrics.js';
 import type { Lookup } from '../stream/aggregator-streams.js';
 import { createGrpcDial } from '../stream/dial.js';
@@ -16,6 +16,8 @@ import { podTargets, type PodObject, type PodTarget } from './pod-targets.js';
 
 /** Time for a pod's Goodbyes when it leaves. */
 const GOODBYE_MS = 1000;
+/** Largest bodies read at once, across the node's pods, in units of --max-body-bytes (40 MiB by default). */
+const LARGE_BODIES_AT_ONCE = 4;
 /** Every pod's replica set resolves the aggregator name; one answer serves them all for this long. */
 const LOOKUP_CACHE_MS = 5000;
 
@@ -67,6 +69,8 @@ export async function runNodeAgent(argv: string[], env: NodeJS.ProcessEnv): Prom
   const readText = (path: string) => readFileSync(path, 'utf8');
   const dial = createGrpcDial({ insecure: cfg.insecure, caPem: cfg.caPem, caFile: cfg.caFile, tokenFile: cfg.tokenFile, readFile: readText, logger: logger.child({ component: 'stream' }), shareConnections: true });
   const resolve = cachedLookup((host) => lookup(host, { all: true }), LOOKUP_CACHE_MS);
+  // NOTE: one pod's page may cost it its values, never the agent's memory: large pages share one budget.
+  const bodies = new LargeBodyBudget(LARGE_BODIES_AT_ONCE * cfg.maxBodyBytes);
   let delivered = false;
 
   const startPod = (t: PodTarget): void => {
@@ -83,6 +87,7 @@ export async function runNodeAgent(argv: string[], env: NodeJS.ProcessEnv): Prom
       labels: () => scraped.target.labels,
       dial,
       lookup: resolve,
+      bodies,
       metrics: { ...metrics, seriesSelected: { set: (n) => selected.set(uid, n) } },
       logger: log,
       describeFailure: unreachable,

@@ -26,6 +26,8 @@ export interface NodeAgentConfig {
   /** Default annotations: interval (Go duration) and metrics. */
   defaults: { interval: string; metrics: string };
   podArgs: readonly string[];
+  /** --max-body-bytes: each pod's cap; the agent's budget for large bodies at once is a few of them. */
+  maxBodyBytes: number;
   /** The CA bundle as read at start, if it was there (the dial reads the file again on every connection). */
   caPem: string | undefined;
   caFile: string | undefined;
@@ -59,6 +61,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: NodeJS.Process
     podsFile: f['pods-file'],
     defaults: { interval: `${f.interval}ms`, metrics: f.metrics },
     podArgs,
+    maxBodyBytes: options.maxBodyBytes,
     caPem,
     caFile: f['ca-file'],
     insecure: options.insecure,

@@ -24,6 +24,28 @@ export interface ScrapeOptions {
   select: (familyName: string) => boolean;
   /** What the parse may hold (SeriesBuilder.budget). */
   budget?: SampleBudget;
+  /** Shared by every scrape of the process (the node agent's pods): the large bodies held at once. */
+  bodies?: LargeBodyBudget;
+}
+
+/**
+ * Bytes of buffers over 64 KiB that the scrapes of one process hold at once. The node agent gives its pods one, so
+ * a few pods with huge pages cannot together take the agent's memory from every other pod of the node: a body that
+ * does not fit fails that pod's scrape (body_too_large), and the small pages of the others never need any.
+ */
+export class LargeBodyBudget {
+  private used = 0;
+  constructor(readonly bytes: number) {}
+
+  take(n: number): boolean {
+    if (this.used + n > this.bytes) return false;
+    this.used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.used -= n;
+  }
 }
 
 // NOTE: OpenMetrics first, then text 0.0.4, as Prometheus asks. No Accept-Encoding: on loopback, gzip only costs CPU.
@@ -36,7 +58,7 @@ const ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetri
  * names the line). Never resolves with part of a body; what the parser let pass comes back as its warnings.
  */
 export function createScrape(opts: ScrapeOptions): () => Promise<ParsedPage> {
-  const buffer = new BodyBuffer(opts.maxBodyBytes);
+  const buffer = new BodyBuffer(opts.maxBodyBytes, opts.bodies);
   return async () => {
     try {
       const { body, contentType } = await get(opts.target, opts.timeoutMs, opts.maxBodyBytes, buffer);
@@ -73,7 +95,8 @@ const http = require('node:http') as typeof import('node:http');
  * The bytes of the scrape in progress, in one buffer kept from scrape to scrape (a scrape target has one scrape at
  * a time, and the parse copies what it keeps), sized to the declared length, or for a body without one to twice the
  * last body (at least 64 KiB) and, should that not do, once to the cap; let go after a body that used less than a
- * quarter of a large buffer. Socket chunks are copied in as they come, so the body is never held twice.
+ * quarter of a large buffer (with a LargeBodyBudget, after every large body). Socket chunks are copied in as they
+ * come, so the body is never held twice.
  */
 class BodyBuffer {
   private bytes: Buffer = Buffer.alloc(0);
@@ -81,24 +104,25 @@ class BodyBuffer {
   private lastSize = 0;
   private sinceCollected = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(private readonly maxBytes: number, private readonly budget?: LargeBodyBudget) {}
 
-  /** @param expected the declared content-length, or -1. */
-  reset(expected: number): void {
+  /** @param expected the declared content-length, or -1. Returns why the body cannot be read, or undefined. */
+  reset(expected: number): string | undefined {
     this.size = 0;
     this.sinceCollected = 0;
     const wanted = expected >= 0 ? expected : Math.min(this.maxBytes, Math.max(SMALL_BUFFER_BYTES, 2 * this.lastSize));
-    if (wanted > this.bytes.length) this.bytes = allocate(wanted);
+    return wanted > this.bytes.length ? this.replace(wanted) : undefined;
   }
 
-  /** Callers check the cap first: the buffer never grows past it. */
-  append(chunk: Buffer): void {
+  /** Callers check the cap first: the buffer never grows past it. Returns why the body cannot be read, or undefined. */
+  append(chunk: Buffer): string | undefined {
     if (this.size + chunk.length > this.bytes.length) {
       // NOTE: straight to the cap, not doubling: one copy at most, and the pages a body does not fill stay untouched
       // (allocUnsafeSlow leaves them unmapped until written).
-      const grown = allocate(this.maxBytes);
-      this.bytes.copy(grown, 0, 0, this.size);
-      this.bytes = grown;
+      const old = this.bytes;
+      const refused = this.replace(this.maxBytes);
+      if (refused) return refused;
+      old.copy(this.bytes, 0, 0, this.size);
     }
     chunk.copy(this.bytes, this.size);
     this.size += chunk.length;
@@ -109,6 +133,19 @@ class BodyBuffer {
       this.sinceCollected = 0;
       collectGarbage({ type: 'minor' });
     }
+    return undefined;
+  }
+
+  /** A new buffer of `bytes`, taken from the budget when large (the old one's share given back first). */
+  private replace(bytes: number): string | undefined {
+    const had = charged(this.bytes.length);
+    this.budget?.give(had);
+    if (this.budget && !this.budget.take(charged(bytes))) {
+      this.bytes = Buffer.alloc(0);
+      return `a body of up to ${bytes} bytes does not fit now: large pages being read by the node agent's other scrapes hold its ${this.budget.bytes}-byte budget`;
+    }
+    this.bytes = allocate(bytes);
+    return undefined;
   }
 
   get length(): number {
@@ -123,9 +160,16 @@ class BodyBuffer {
   /** After the body was parsed (or failed): a large buffer that the body used less than a quarter of is let go. */
   done(): void {
     this.lastSize = this.size;
-    if (this.bytes.length > SMALL_BUFFER_BYTES && this.size * 4 < this.bytes.length) this.bytes = Buffer.alloc(0);
+    // NOTE: with a shared budget a large buffer is never kept between scrapes: it would hold its share for good.
+    if (this.bytes.length > SMALL_BUFFER_BYTES && (this.budget || this.size * 4 < this.bytes.length)) {
+      this.budget?.give(charged(this.bytes.length));
+      this.bytes = Buffer.alloc(0);
+    }
   }
 }
+
+/** What a buffer of `bytes` takes from the budget: nothing up to 64 KiB. */
+const charged = (bytes: number): number => (bytes > SMALL_BUFFER_BYTES ? bytes : 0);
 
 /** The buffer a body without a declared length starts in, and the size below which a buffer is always kept. */
 const SMALL_BUFFER_BYTES = 64 * 1024;
@@ -154,11 +198,13 @@ function get(target: URL, timeoutMs: number, maxBytes: number, buffer: BodyBuffe
       if (declared > maxBytes) return fail('body_too_large', `body of ${declared} bytes is over the ${maxBytes}-byte limit (--max-body-bytes)`);
       // NOTE: each socket chunk is copied into the kept buffer as it comes, so it is garbage at once and the body is
       // never held twice (chunks, then their concatenation).
-      buffer.reset(declared >= 0 ? declared : -1);
+      const refused = buffer.reset(declared >= 0 ? declared : -1);
+      if (refused) return fail('body_too_large', refused);
       res.on('data', (c: Buffer) => {
         if (settled) return;
         if (buffer.length + c.length > maxBytes) return fail('body_too_large', `body is over the ${maxBytes}-byte limit (--max-body-bytes); read aborted`);
-        buffer.append(c);
+        const full = buffer.append(c);
+        if (full) fail('body_too_large', `${full}; read aborted`);
       });
       res.on('end', () => {
         if (settled) return;

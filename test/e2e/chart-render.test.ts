@@ -623,7 +623,7 @@ describe('mode: node agents', () => {
   it('values reach the agents: image, port, resources, scheduling, annotations, rollout, scrape defaults and log level', async () => {
     const r = await template([
       'mode=node', 'nodeAgent.image.repository=reg.example/side', 'nodeAgent.image.tag=1.2.3', 'nodeAgent.image.pullPolicy=Always',
-      'nodeAgent.metricsPort=9100', 'nodeAgent.resources.requests.memory=64Mi', 'nodeAgent.resources.limits.memory=256Mi',
+      'nodeAgent.metricsPort=9100', 'nodeAgent.resources.requests.memory=128Mi', 'nodeAgent.resources.limits.memory=512Mi',
       'nodeAgent.tolerations[0].key=dedicated', 'nodeAgent.tolerations[0].operator=Exists', 'nodeAgent.nodeSelector.pool=apps',
       'nodeAgent.priorityClassName=system-node-critical', 'nodeAgent.podAnnotations.team=platform', 'nodeAgent.updateStrategy.rollingUpdate.maxUnavailable=2',
       'injection.interval=1s', 'injection.metrics=cm_*\\,app_requests_total', 'logLevel=debug',
@@ -635,7 +635,7 @@ describe('mode: node agents', () => {
     expect(r.one('DaemonSet', name)['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } });
     const c = tpl['spec']['containers'][0];
     expect(c).toMatchObject({ image: 'reg.example/side:1.2.3', imagePullPolicy: 'Always', ports: [{ name: 'metrics', containerPort: 9100, protocol: 'TCP' }] });
-    expect(c['resources']).toEqual({ requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+    expect(c['resources']).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } });
     expect(c['args']).toEqual([
       '--aggregator=prod-metrics-relay-ingest.monitoring.svc:9443', '--token-file=/var/run/secrets/metrics-relay/token', '--ca-file=/var/run/secrets/metrics-relay/ca.crt',
       '--metrics-port=9100', '--interval=1s', '--metrics=cm_*,app_requests_total', '--log-level=debug',

@@ -117,7 +117,7 @@ export function createPipeline(p: PipelineOptions): Pipeline {
     },
     async stop(goodbyeMs) {
       loop.stop();
-      // Goodbye first: the pod's series leave every replica at once.
+      // The streams before the breaker: a Goodbye takes the pod's series off every replica at once.
       if (goodbyeMs === undefined) replicas.close();
       else await replicas.goodbye(goodbyeMs);
       breaker.shutdown();

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCert, startControlPlane, type ControlPlane } from './controlplane.js';
-import { deploymentManifest, hpaManifest, until, kubectl, kubectlJson, LocalKubelet, podTokenFile, serviceAccountKubeconfig as serviceAccountKubeconfigFile, TcpBalancer } from './harness.js';
+import { deploymentManifest, hpaManifest, until, kubectl, kubectlJson, LocalKubelet, type KubeletOptions, podTokenFile, serviceAccountKubeconfig as serviceAccountKubeconfigFile, TcpBalancer } from './harness.js';
 import { startRelay, ROOT, type RelayProcess } from '../helpers/processes.js';
 
 // The proof: the real kube-apiserver aggregates our API, the real admission chain calls our webhook, and the
@@ -53,6 +53,30 @@ interface HpaStatus { desiredReplicas?: number; currentReplicas?: number; curren
 
 const hpaStatus = async (ns: string, name: string): Promise<HpaStatus> => (await kubectlJson<{ status: HpaStatus }>(kc, ['get', 'hpa', name, '-n', ns])).status;
 const replicas = async (ns: string, name: string): Promise<number> => (await kubectlJson<{ spec: { replicas: number } }>(kc, ['get', 'deployment', name, '-n', ns])).spec.replicas;
+
+/**
+ * Deployment api of two pods behind Service api, run by a local kubelet (with sidecars, or bound to a node), one pod
+ * at 30 connections and the other at 12: the Service's value is then exactly known (42).
+ */
+async function apiBehindService(ns: string, run: Pick<KubeletOptions, 'sidecarArgs' | 'node'>, annotations: Record<string, string> = {}): Promise<LocalKubelet> {
+  await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }, annotations).replace('"replicas":1', '"replicas":2'));
+  await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: ns }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } }));
+  const api = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=api', ...run, log });
+  kubelets.push(api);
+  api.start();
+  await until('2 api pods', async () => (api.names().length === 2 ? true : undefined));
+  const [a, b] = api.names();
+  await api.app(a!, 'set?connections=30');
+  await api.app(b!, 'set?connections=12');
+  return api;
+}
+
+/** An HPA on Service api's cm_connection_count (target 10), pinned to two replicas so that its answer is known. */
+function serviceHpa(ns: string): string {
+  const target = JSON.parse(hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 2));
+  target.spec.minReplicas = 2;
+  return JSON.stringify(target);
+}
 
 beforeAll(async () => {
   binDir = inject('k8sBinDir');
@@ -167,20 +191,10 @@ describe('2. Pods metric', () => {
 
 describe('3. Object metrics', () => {
   const ns = 'obj';
-  let api: LocalKubelet;
 
   beforeAll(async () => {
     await kubectl(kc, ['create', 'namespace', ns]);
-    // Two pods and an HPA pinned to two replicas: the aggregated value is then exactly known (30 + 12).
-    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }).replace('"replicas":1', '"replicas":2'));
-    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: ns }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } }));
-    api = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=api', sidecarArgs: sidecarArgs(ns), log });
-    kubelets.push(api);
-    api.start();
-    await until('2 api pods', async () => (api.names().length === 2 ? true : undefined));
-    const [a, b] = api.names();
-    await api.app(a!, 'set?connections=30');
-    await api.app(b!, 'set?connections=12');
+    await apiBehindService(ns, { sidecarArgs: sidecarArgs(ns) });
     await until('both values served', async () => {
       const v = JSON.parse(await kubectl(kc, ['get', '--raw', `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${ns}/services/api/cm_connection_count`])) as { items: { value: string }[] };
       return v.items[0]?.value === '42' ? true : undefined;
@@ -188,9 +202,7 @@ describe('3. Object metrics', () => {
   });
 
   it('an HPA on a Service sees the sum over its pods', async () => {
-    const target = JSON.parse(hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 2));
-    target.spec.minReplicas = 2;
-    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify(target));
+    await kubectl(kc, ['apply', '-f', '-'], serviceHpa(ns));
     const st = await until('the Object metric in the HPA status', async () => {
       const s = await hpaStatus(ns, 'api');
       return s.currentMetrics?.[0]?.object?.current?.value === '42' ? s : undefined;
@@ -442,18 +454,8 @@ describe('10. Node mode: one agent process stands in for a node', () => {
   });
 
   it('an HPA on a Service sees the sum over its pods on the node (Object metric)', async () => {
-    await kubectl(kc, ['apply', '-f', '-'], deployment(ns, 'api', { app: 'api' }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' }).replace('"replicas":1', '"replicas":2'));
-    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: ns }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } }));
-    const api = new LocalKubelet({ kubeconfig: kc, namespace: ns, selector: 'app=api', node: { name: 'node-a', subnet: 12 }, log });
-    kubelets.push(api);
-    api.start();
-    await until('2 api pods on node-a', async () => (api.names().length === 2 ? true : undefined));
-    const [a, b] = api.names();
-    await api.app(a!, 'set?connections=30');
-    await api.app(b!, 'set?connections=12');
-    const target = JSON.parse(hpa(ns, 'api', { type: 'Object', object: { describedObject: { apiVersion: 'v1', kind: 'Service', name: 'api' }, metric: { name: 'cm_connection_count' }, target: { type: 'Value', value: '10' } } }, 2));
-    target.spec.minReplicas = 2;
-    await kubectl(kc, ['apply', '-f', '-'], JSON.stringify(target));
+    await apiBehindService(ns, { node: { name: 'node-a', subnet: 12 } }, { 'metrics-relay.io/inject': 'true', 'metrics-relay.io/mode': 'node' });
+    await kubectl(kc, ['apply', '-f', '-'], serviceHpa(ns));
     await until('the sum 42 in the HPA status', async () => ((await hpaStatus(ns, 'api')).currentMetrics?.[0]?.object?.current?.value === '42' ? true : undefined));
     await kubectl(kc, ['delete', 'hpa', 'api', '-n', ns]);
   });

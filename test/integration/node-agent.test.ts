@@ -98,7 +98,16 @@ describe('node agent', () => {
     expect(await served(0, 'web-2')).toBe('7');
   });
 
+  it('a pods file it cannot read is logged once and changes nothing: the pods read before are still scraped', async () => {
+    writeFileSync(podsFile, '{"items": [');
+    await eventually(() => (agent.lines.some((l) => l.includes('cannot read the pods file; keeping the pods read before')) ? true : undefined));
+    apps.get('web-2')!.setConnections(8);
+    await onBoth('web-2', (v) => v === '8');
+    writePods();
+  });
+
   it('a pod that leaves the node (deleted, or no longer Running) loses its values on every replica at once', async () => {
+    apps.get('web-2')!.setConnections(7);
     await onBoth('web-2', (v) => v === '7');
     pods.delete('web-2');
     writePods();

@@ -86,6 +86,12 @@ describe('README', () => {
     }
   });
 
+  it('refuses a --mode it does not know, naming the choices', async () => {
+    const r = await run(NODE, [CLI, 'demo', '--mode', 'daemon']).then(() => undefined, (e: { code: number; stderr: string }) => e);
+    expect(r?.code).toBe(2);
+    expect(r?.stderr).toContain('--mode must be sidecar or node, got "daemon"');
+  });
+
   it('names the port when one is taken', async () => {
     const blocker = spawn(NODE, ['-e', "require('net').createServer().listen(8082, '127.0.0.1')"], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));

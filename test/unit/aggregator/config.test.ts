@@ -50,6 +50,8 @@ describe('aggregator configuration', () => {
     [['--managed-tls-secret', 'ns/tls'], '--managed-tls-hosts is required with --managed-tls-secret'],
     [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--tls-cert-file', 'a.crt', '--tls-key-file', 'a.key'], '--managed-tls-secret cannot be combined with --tls-cert-file'],
     [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--standalone'], '--managed-tls-secret cannot be combined with --standalone'],
+    [['--node-agent-service-account', 'relay:agent'], '--node-agent-service-account: "relay:agent" is not NAMESPACE/NAME'],
+    [['--node-agent-service-account', 'relay/agent', '--standalone'], '--node-agent-service-account cannot be combined with --standalone'],
     [['--managed-tls-secret', 'ns/tls', '--managed-tls-hosts', 'a', '--managed-tls-overlap', '1500h'], 'the rotation overlap (5400000000ms) must be at most 1/6 of the CA validity'],
   ])('rejects %j with one clear line naming the flag', (argv, message, env = {}) => {
     expect(() => loadAggregatorConfig(argv, env)).toThrow(ConfigError);
